@@ -1,0 +1,3 @@
+"""kexue: Kedro + Lightning pipelines for the Scientific Spaces techniques."""
+
+__version__ = "0.1.0"

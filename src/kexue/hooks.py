@@ -1,0 +1,45 @@
+"""Project hooks: reproducible seeding and run-id bookkeeping.
+
+Training nodes also seed themselves (hooks do not run inside ``ParallelRunner`` workers and tests
+call node functions directly); this hook sets the process-wide default for everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+
+class SeedHooks:
+    """Seed Python, NumPy and torch from ``params:seed`` before every pipeline run."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        import lightning as L
+
+        seed = int(catalog.load("params:seed")) if "params:seed" in catalog else 0
+        L.seed_everything(seed, workers=True, verbose=False)
+        logger.info("Seeded run %s with params:seed=%d", run_params.get("run_id"), seed)
+
+
+class RunMetadataHooks:
+    """Expose the Kedro run id to nodes as the free input ``run_id`` and log it.
+
+    The run id equals the save version of every versioned dataset of the run (``--env gpu``), so
+    reports that print it can be matched to their artifacts.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        run_id = str(run_params.get("run_id") or run_params.get("session_id") or "unknown")
+        catalog["run_id"] = run_id
+        logger.info(
+            "kedro run %s: env=%s pipelines=%s",
+            run_id,
+            run_params.get("env") or "local",
+            run_params.get("pipeline_names") or ["__default__"],
+        )

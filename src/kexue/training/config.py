@@ -1,0 +1,82 @@
+"""Config dataclasses shared by every training node (built with :func:`kexue.config.build_config`).
+
+YAML shape (under each pipeline's parameters)::
+
+    trainer:       {max_epochs: 3, accumulate_grad_batches: 1, accelerator: auto, ...}
+    optimizer:     {name: adam, lr: 1.0e-3, weight_decay: 0.0, scheduler: constant, kwargs: {}}
+    adversarial:   {method: none|fgm|gp, epsilon: 0.5, mode: su|sum, embedding: embedding}
+    ema:           {decay: 0.0}          # 0 disables; e.g. 0.999 keeps an EMA copy for evaluation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning ``Trainer`` settings that a pipeline may set from parameters."""
+
+    max_epochs: int = 1
+    max_steps: int = -1                  # optimizer steps; -1 = no limit
+    accelerator: str = "auto"            # auto | cpu | gpu | mps
+    devices: Any = "auto"
+    strategy: str = "auto"               # never plain "ddp" inside a Kedro node (re-runs kedro)
+    precision: str = "32-true"           # 32-true | bf16-mixed | 16-mixed
+    accumulate_grad_batches: int = 1
+    exact_accumulation: bool = True      # re-weight the last partial window (Lightning #19987)
+    gradient_clip_val: float | None = None
+    gradient_clip_algorithm: str = "norm"
+    limit_train_batches: float | int = 1.0
+    limit_val_batches: float | int = 1.0
+    val_check_interval: float | int = 1.0
+    log_every_n_steps: int = 50
+    enable_progress_bar: bool = False
+    deterministic: bool = False
+    fast_dev_run: bool = False
+    num_workers: int = 0                 # DataLoader workers
+
+    def validate(self) -> None:
+        if self.accumulate_grad_batches < 1:
+            raise ValueError("accumulate_grad_batches must be >= 1 (1 disables accumulation)")
+        if self.strategy == "ddp":
+            raise ValueError(
+                "strategy 'ddp' re-executes `kedro run` once per rank inside a node; use "
+                "'ddp_spawn' or launch multi-GPU jobs with torchrun outside Kedro"
+            )
+
+
+@dataclass
+class OptimizerConfig:
+    """Optimizer and LR schedule; ``name`` and ``scheduler`` index the tables in ``optim.py``."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    kwargs: dict = field(default_factory=dict)   # extra optimizer arguments (e.g. beta1)
+    scheduler: str = "constant"                  # constant | linear_warmup | cosine_warmup
+    warmup_steps: int = 0
+
+
+@dataclass
+class AdversarialConfig:
+    """Adversarial training on the token embedding (callbacks in ``adversarial.py``)."""
+
+    method: str = "none"          # none | fgm | gp
+    epsilon: float = 0.5
+    mode: str = "su"              # fgm only: su (adversarial grad only) | sum (clean + adv)
+    embedding: str = "embedding"  # dotted submodule path of the nn.Embedding to perturb
+
+    def validate(self) -> None:
+        if self.method not in ("none", "fgm", "gp"):
+            raise ValueError(f"adversarial.method={self.method!r}; use none, fgm or gp")
+        if self.mode not in ("su", "sum"):
+            raise ValueError(f"adversarial.mode={self.mode!r}; use su or sum")
+
+
+@dataclass
+class EMAConfig:
+    """Exponential moving average of weights, used for evaluation when ``decay > 0``."""
+
+    decay: float = 0.0

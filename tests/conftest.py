@@ -1,0 +1,85 @@
+"""Shared fixtures: an isolated copy of the Kedro project and a session runner.
+
+End-to-end tests never write into the repository's ``data/``: they run the real ``conf/`` in a
+temporary project root, where ``data/01_raw`` is empty, so the embedded defaults are used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_SAMPLES = PROJECT_ROOT.parent / "shared" / "data-samples"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_samples() -> Path:
+    """``../shared/data-samples`` (real-format slices); tests using it skip when it is absent."""
+    if not SHARED_SAMPLES.is_dir():
+        pytest.skip("../shared/data-samples is not present in this clone")
+    return SHARED_SAMPLES
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy ``conf/``, ``pyproject.toml`` and ``.telemetry`` into ``dest`` with empty data dirs."""
+    shutil.copytree(PROJECT_ROOT / "conf", dest / "conf",
+                    ignore=shutil.ignore_patterns("credentials*"))
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy2(PROJECT_ROOT / name, dest / name)
+    for sub in ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
+                "06_models", "07_model_output", "08_reporting"):
+        (dest / "data" / sub).mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+@pytest.fixture
+def kedro_project(tmp_path: Path) -> Path:
+    """A fresh copy of the project (real conf, empty data) to run sessions in."""
+    return copy_project(tmp_path / "project")
+
+
+def run_session(project_path: Path, pipelines: list[str], env: str | None = None,
+                runtime_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``pipelines`` in one KedroSession at ``project_path``; return the run's outputs."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project_path)
+    cwd = os.getcwd()
+    os.chdir(project_path)  # relative catalog paths resolve against the project root
+    try:
+        with KedroSession.create(project_path=project_path, env=env,
+                                 runtime_params=runtime_params or {}) as session:
+            return session.run(pipeline_names=pipelines)
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.fixture
+def kedro_run() -> Callable[..., dict[str, Any]]:
+    """``kedro_run(project_path, ["tricks"], env=None, runtime_params={...})``."""
+    return run_session
