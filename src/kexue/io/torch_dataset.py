@@ -58,7 +58,6 @@ class TorchDataset(AbstractVersionedDataset[dict, dict]):
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
         with self._fs.open(path, "wb") as f:
             torch.save(_to_cpu(data), f)
-        self._invalidate_cache()
 
     def _exists(self) -> bool:
         try:

@@ -1,0 +1,73 @@
+"""kexue.config.build_config: typed parameters that fail fast with the key and the fix."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from kexue.config import ConfigError, build_config
+from kexue.training.config import AdversarialConfig, OptimizerConfig, TrainerConfig
+
+
+@dataclass
+class Inner:
+    width: int = 4
+    ratio: float = 0.5
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    inner: Inner = field(default_factory=Inner)
+    sizes: list[int] = field(default_factory=list)
+    clip: float | None = None
+
+
+def test_defaults_and_nested_values():
+    cfg = build_config(Outer, {"inner": {"width": 8}, "sizes": [1, 2], "clip": 1})
+    assert cfg.inner.width == 8 and cfg.inner.ratio == 0.5
+    assert cfg.sizes == [1, 2]
+    assert cfg.clip == 1.0 and isinstance(cfg.clip, float)  # int accepted for float, converted
+    assert build_config(Outer, None) == Outer()
+
+
+def test_unknown_key_names_key_valid_keys_and_fix():
+    with pytest.raises(ConfigError) as err:
+        build_config(TrainerConfig, {"max_epoch": 3}, where="params:tricks.trainer")
+    msg = str(err.value)
+    assert "params:tricks.trainer.max_epoch" in msg
+    assert "max_epochs" in msg  # lists the valid keys
+    assert "Fix:" in msg
+
+
+def test_nested_unknown_key_reports_full_path():
+    with pytest.raises(ConfigError, match=r"params:p\.inner\.widht"):
+        build_config(Outer, {"inner": {"widht": 3}}, where="params:p")
+
+
+@pytest.mark.parametrize(
+    ("params", "pattern"),
+    [
+        ({"name": 3}, r"params:p\.name.*expected a string"),
+        ({"inner": {"width": "8"}}, r"params:p\.inner\.width.*expected an integer"),
+        ({"inner": {"width": True}}, r"expected an integer"),
+        ({"sizes": 3}, r"params:p\.sizes.*expected a list"),
+        ({"inner": 3}, r"expected a mapping"),
+    ],
+)
+def test_wrong_types_fail_fast(params, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        build_config(Outer, params, where="params:p")
+
+
+def test_validate_hooks_reject_bad_values():
+    with pytest.raises(ConfigError, match="accumulate_grad_batches"):
+        build_config(TrainerConfig, {"accumulate_grad_batches": 0}, where="params:t")
+    with pytest.raises(ConfigError, match="ddp_spawn"):
+        build_config(TrainerConfig, {"strategy": "ddp"}, where="params:t")
+    with pytest.raises(ConfigError, match="fgm"):
+        build_config(AdversarialConfig, {"method": "pgd"}, where="params:t")
+
+
+def test_optimizer_config_kwargs_pass_through():
+    cfg = build_config(OptimizerConfig, {"name": "adam", "kwargs": {"betas": [0.9, 0.98]}})
+    assert cfg.kwargs == {"betas": [0.9, 0.98]}
