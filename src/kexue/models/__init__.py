@@ -1,0 +1,1 @@
+"""Model libraries (configs, nn.Modules, LightningModules, decoding) per technique."""
