@@ -7,9 +7,46 @@ from typing import Any
 
 import lightning as L
 
+from kexue.config import ConfigError
+from kexue.training.accumulation import AccumulationGuard, ExactAccumulation
+from kexue.training.adversarial import FGM, GradientPenalty
 from kexue.training.config import AdversarialConfig, EMAConfig, TrainerConfig
+from kexue.training.ema import EMA
 
 logger = logging.getLogger(__name__)
+
+
+def _check(cond: bool, key: str, problem: str, fix: str) -> None:
+    if not cond:
+        raise ConfigError(f"Invalid parameter '{key}': {problem}. Fix: {fix}")
+
+
+def validate_configs(
+    trainer_cfg: TrainerConfig,
+    adversarial: AdversarialConfig | None = None,
+    ema: EMAConfig | None = None,
+) -> None:
+    """Fail fast, naming the key, on settings that cannot work (before any data is touched).
+
+    The embedding path of ``adversarial.embedding`` needs the model and is checked by the
+    callback's ``setup`` at fit start.
+    """
+    k = trainer_cfg.accumulate_grad_batches
+    _check(isinstance(k, int) and k >= 1, "trainer.accumulate_grad_batches", f"{k!r}",
+           "use an integer >= 1 (1 disables accumulation)")
+    if adversarial is not None:
+        _check(adversarial.method in ("none", "fgm", "gp"), "adversarial.method",
+               f"{adversarial.method!r}", "use none, fgm or gp")
+        _check(adversarial.mode in ("su", "sum"), "adversarial.mode", f"{adversarial.mode!r}",
+               "use su (adversarial grad only, Su's reference) or sum (clean + adversarial)")
+        if adversarial.method != "none":
+            _check(adversarial.epsilon > 0, "adversarial.epsilon", f"{adversarial.epsilon!r}",
+                   "use a positive number (FGM: 0.5 for BERT-size embeddings, GP: 1.0)")
+            _check(bool(adversarial.embedding), "adversarial.embedding", "empty",
+                   "name the dotted path of the token nn.Embedding, e.g. encoder.embedding")
+    if ema is not None:
+        _check(0.0 <= ema.decay < 1.0, "ema.decay", f"{ema.decay!r}",
+               "use 0 (off) or a value in (0, 1), e.g. 0.999")
 
 
 def build_callbacks(
@@ -17,9 +54,24 @@ def build_callbacks(
     adversarial: AdversarialConfig | None = None,
     ema: EMAConfig | None = None,
 ) -> list[L.Callback]:
-    """The trick callbacks that the configs opt into (accumulation fix, FGM / GP, EMA)."""
+    """The trick callbacks that the configs opt into (accumulation fix, FGM / GP, EMA).
+
+    Order matters and is fixed here: :class:`ExactAccumulation` first (it rescales accumulated
+    grads at batch start, before FGM stashes them), then FGM/GP, then EMA (after the step).
+    """
+    validate_configs(trainer_cfg, adversarial, ema)
     callbacks: list[L.Callback] = []
-    # Filled in by kexue.training.callbacks (accumulation, adversarial, ema): see build_trainer.
+    if trainer_cfg.accumulate_grad_batches > 1:
+        # Both warn on BatchNorm; only ExactAccumulation re-weights partial / unequal windows.
+        callbacks.append(ExactAccumulation() if trainer_cfg.exact_accumulation else AccumulationGuard())
+    if adversarial is not None and adversarial.method == "fgm":
+        callbacks.append(FGM(adversarial.epsilon, embedding=adversarial.embedding, mode=adversarial.mode))
+    elif adversarial is not None and adversarial.method == "gp":
+        callbacks.append(GradientPenalty(adversarial.epsilon, embedding=adversarial.embedding))
+    if ema is not None and ema.decay > 0:
+        callbacks.append(EMA(ema.decay))
+    if callbacks:
+        logger.info("Training tricks: %s", ", ".join(type(cb).__name__ for cb in callbacks))
     return callbacks
 
 

@@ -1,0 +1,227 @@
+"""Adversarial training on the token embedding as Lightning callbacks (post 7234).
+
+Both callbacks work with any LightningModule that has a pure ``compute_loss(batch) -> (loss,
+metrics)`` (see :class:`kexue.training.module.KexueModule`) and an ``nn.Embedding`` reachable by
+the dotted name ``adversarial.embedding``. They run inside Lightning's automatic optimization, so
+gradient accumulation, gradient clipping (applied later, on the accumulated gradient), AMP loss
+scaling and LR schedules behave as usual.
+
+* :class:`FGM` perturbs the embedding MATRIX ``E`` (Su's choice) by ``eps * g / (||g||_F + 1e-8)``
+  where ``g = dL/dE`` of the current micro-batch, recomputes the loss and back-propagates it, then
+  restores ``E`` bit-exactly. ``mode="su"``: the update uses the adversarial gradient only (Su's
+  reference); ``mode="sum"``: clean + adversarial gradients (the common PyTorch FGM).
+* :class:`GradientPenalty` adds ``0.5 * eps * ||dL/de||^2`` where ``e`` is the embedding OUTPUT
+  (``[B, L, d]``), via double backward.
+
+Hook sequence for one micro-batch (``k = trainer.accumulate_grad_batches``; Lightning's closure
+back-propagates ``L / k``, scaled by the AMP scaler ``S`` under ``16-mixed``)::
+
+    on_train_batch_start  -> remember the batch
+    on_before_backward    -> FGM: move the grads accumulated so far aside (no copy: ``p.grad=None``)
+                             GP : g_e = autograd.grad(loss, e, create_graph) * k / S; back-propagate
+                                  0.5*eps*||g_e||^2 / k (scaled by S) with retain_graph
+    <clean backward of L/k>
+    on_after_backward     -> FGM: g = grad(E) * k / S (exactly this micro-batch's dL/dE); put the
+                             stashed grads back (su: drop this micro-batch's clean grads; sum: add
+                             them); E += delta; backward(L_adv / k); E <- saved copy
+
+``trainer.strategy.backward`` fires ``on_before/after_backward`` again, hence the re-entrancy
+guards; LightningModule-level ``on_after_backward`` hooks therefore run twice per micro-batch.
+Not verified under DDP: the extra backward does not go through the DDP wrapper's forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from kexue.config import ConfigError
+
+
+def resolve_embedding(pl_module: nn.Module, path: str, key: str = "adversarial.embedding") -> nn.Embedding:
+    """Return the ``nn.Embedding`` at dotted ``path`` or fail naming ``key`` and the candidates."""
+    candidates = [n for n, m in pl_module.named_modules() if isinstance(m, nn.Embedding)]
+    try:
+        module = pl_module.get_submodule(path)
+    except AttributeError:
+        module = None
+    if not isinstance(module, nn.Embedding):
+        found = "not found" if module is None else f"is a {type(module).__name__}, not nn.Embedding"
+        raise ConfigError(
+            f"Invalid parameter '{key}': {path!r} {found} in {type(pl_module).__name__}. "
+            f"Fix: set {key} to one of the module's nn.Embedding submodules: "
+            f"{candidates or '(none: the model has no nn.Embedding)'}."
+        )
+    if not hasattr(pl_module, "compute_loss"):
+        raise ConfigError(
+            f"{type(pl_module).__name__} has no compute_loss(batch): adversarial training "
+            "re-computes the loss through it. Fix: subclass kexue.training.module.KexueModule."
+        )
+    return module
+
+
+def _amp_scale(trainer: L.Trainer) -> float:
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    return float(scaler.get_scale()) if scaler is not None else 1.0
+
+
+class FGM(L.Callback):
+    """Fast Gradient Method on the token-embedding matrix (weight space, Su's variant).
+
+    Args:
+        epsilon: Perturbation size (Frobenius norm of ``delta``); Su uses 0.5 for BERT.
+        embedding: Dotted submodule name of the ``nn.Embedding`` (``adversarial.embedding``).
+        mode: ``"su"`` = update from the adversarial loss only; ``"sum"`` = clean + adversarial.
+    """
+
+    def __init__(self, epsilon: float = 0.5, embedding: str = "embedding", mode: str = "su") -> None:
+        if mode not in ("su", "sum"):
+            raise ConfigError(f"Invalid parameter 'adversarial.mode': {mode!r}. Fix: use su or sum.")
+        self.epsilon = float(epsilon)
+        self.embedding = embedding
+        self.mode = mode
+        self._emb: nn.Embedding | None = None
+        self._batch: Any = None
+        self._stash: list[tuple[torch.nn.Parameter, torch.Tensor | None]] | None = None
+        self._busy = False
+        self.last_delta_norm: float = 0.0    # for tests / logging
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._emb = resolve_embedding(pl_module, self.embedding)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self._batch = batch
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           loss: torch.Tensor) -> None:
+        if self._busy or self._batch is None:
+            return
+        # Move the accumulated grads aside so the clean backward writes THIS micro-batch's grads
+        # into fresh tensors (exact, and no copy). su needs every parameter, sum only E.
+        params = (list(pl_module.parameters()) if self.mode == "su" else [self._emb.weight])
+        self._stash = [(p, p.grad) for p in params if p.requires_grad]
+        for p, _ in self._stash:
+            p.grad = None
+
+    def on_after_backward(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._busy or self._stash is None:
+            return
+        emb = self._emb
+        k = trainer.accumulate_grad_batches
+        clean = emb.weight.grad
+        g = None if clean is None else clean.detach().clone()
+        if g is not None and g.is_sparse:
+            g = g.to_dense()
+        # Put the previous micro-batches' grads back: su drops this micro-batch's clean grads.
+        with torch.no_grad():
+            for p, old in self._stash:
+                if self.mode == "su":
+                    p.grad = old                 # drop this micro-batch's clean grads
+                elif old is not None:
+                    p.grad = old if p.grad is None else old.add_(p.grad)   # old + clean
+        self._stash = None
+        if g is None:                        # embedding not used by this loss: nothing to do
+            return
+        g = g.float() * (k / _amp_scale(trainer))       # dL/dE of this micro-batch, unnormalised
+        if not torch.isfinite(g).all():      # AMP overflow: the scaler skips this step anyway
+            return
+        norm = torch.linalg.vector_norm(g)
+        delta = (self.epsilon * g / (norm + 1e-8)).to(emb.weight.dtype)
+        self.last_delta_norm = float(torch.linalg.vector_norm(delta.float()))
+        backup = emb.weight.detach().clone()
+        self._busy = True
+        try:
+            with torch.no_grad():
+                emb.weight.add_(delta)
+            with trainer.precision_plugin.forward_context(), torch.enable_grad():
+                adv_loss, _ = pl_module.compute_loss(self._batch)
+            trainer.strategy.backward(adv_loss / k, None)
+        finally:
+            with torch.no_grad():
+                emb.weight.copy_(backup)     # bit-exact restore
+            self._busy = False
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        self._batch = None
+
+
+class GradientPenalty(L.Callback):
+    """Gradient penalty ``0.5 * eps * ||dL/de||^2`` on the embedding output ``e`` (post 7234).
+
+    ``L`` is the un-normalised (mean) micro-batch loss, as in Su's ``loss + 0.5*eps*gp``; with
+    ``k``-fold accumulation the penalty is back-propagated as ``gp / k`` like the loss, so one
+    optimizer step sees ``mean_i grad(L_i + 0.5*eps*||dL_i/de_i||^2)``. The output ``e`` is captured
+    by a forward hook during the training forward; the gradient is taken from the loss Lightning is
+    about to back-propagate (``on_before_backward``: ``L * S / k``, so ``dL/de = g * k / S``) with
+    ``create_graph=True``; the penalty is back-propagated first with ``retain_graph=True`` and the
+    normal backward follows. Several calls of the embedding in one forward are all penalised.
+
+    Args:
+        epsilon: Penalty weight (Su: 1.0).
+        embedding: Dotted submodule name of the ``nn.Embedding`` (``adversarial.embedding``).
+    """
+
+    def __init__(self, epsilon: float = 1.0, embedding: str = "embedding") -> None:
+        self.epsilon = float(epsilon)
+        self.embedding = embedding
+        self._handle: Any = None
+        self._outputs: list[torch.Tensor] = []
+        self._capture = False
+        self._busy = False
+        self.last_penalty: float = 0.0       # 0.5*eps*||dL/de||^2 of the last micro-batch
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        emb = resolve_embedding(pl_module, self.embedding)
+        if self._handle is not None:
+            self._handle.remove()
+        self._handle = emb.register_forward_hook(self._hook)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _hook(self, module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
+        if not (self._capture and torch.is_grad_enabled()):
+            return None
+        if not output.requires_grad:         # frozen embedding: still penalise dL/de
+            output = output.detach().requires_grad_(True)
+            self._outputs.append(output)
+            return output
+        self._outputs.append(output)
+        return None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self._outputs = []
+        self._capture = True
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           loss: torch.Tensor) -> None:
+        self._capture = False
+        if self._busy or not self._outputs or not loss.requires_grad:
+            return
+        outputs, self._outputs = self._outputs, []
+        k = trainer.accumulate_grad_batches
+        grads = torch.autograd.grad(loss, outputs, create_graph=True, allow_unused=True)
+        unscale = k / _amp_scale(trainer)    # loss here is L * S / k
+        gp = sum(((g.float() * unscale) ** 2).sum() for g in grads if g is not None)
+        if not torch.is_tensor(gp):
+            return
+        penalty = 0.5 * self.epsilon * gp
+        self.last_penalty = float(penalty.detach())
+        self._busy = True
+        try:
+            trainer.strategy.backward(penalty / k, None, retain_graph=True)
+        finally:
+            self._busy = False
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        self._outputs = []
+        self._capture = False
