@@ -1,0 +1,1 @@
+"""Reusable data code: corpus readers, generators, vocabularies (no Kedro wiring)."""
