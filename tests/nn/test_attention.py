@@ -64,8 +64,8 @@ def test_key_mask_matches_loop_reference_and_extra_padding(gen):
     outs = []
     for extra in (0, 7):
         Lq, Lk = max(q_len) + extra, max(k_len) + extra
-        out = attn(pad_with_junk(qs, Lq, gen), pad_with_junk(ks, Lk, gen), pad_with_junk(vs, Lk, gen),
-                   key_mask=lengths_to_mask(torch.tensor(k_len), Lk))
+        out = attn(pad_with_junk(qs, Lq, gen), pad_with_junk(ks, Lk, gen),
+                   pad_with_junk(vs, Lk, gen), key_mask=lengths_to_mask(torch.tensor(k_len), Lk))
         outs.append(out)
     with torch.no_grad():
         for b in range(3):
@@ -148,3 +148,24 @@ def test_fully_masked_keys_give_zeros_and_finite_grads(gen):
     out.sum().backward()
     assert torch.isfinite(q.grad).all() and torch.isfinite(kv.grad).all()
     assert torch.all(kv.grad[0, 2:] == 0)  # padded keys receive no gradient
+
+
+def test_bf16_autocast_no_nan(gen):
+    attn = MultiHeadAttention(4, 4, heads=2, head_dim=3)
+    q, kv = torch.randn(2, 3, 4, generator=gen) * 50, torch.randn(2, 4, 4, generator=gen) * 50
+    key_mask = torch.tensor([[True, False, False, False], [False] * 4])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attn(q, kv, kv, key_mask=key_mask, causal=True)
+    assert torch.isfinite(out).all() and torch.all(out[1] == 0)
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_autocast_matches_fp32(gen):
+    attn = MultiHeadAttention(4, 4, heads=2, head_dim=3).cuda()
+    q, kv = torch.randn(2, 3, 4, generator=gen).cuda(), torch.randn(2, 5, 4, generator=gen).cuda()
+    key_mask = lengths_to_mask(torch.tensor([5, 0]), 5).cuda()
+    ref = attn(q, kv, kv, key_mask=key_mask, causal=True)
+    with torch.autocast("cuda", dtype=torch.float16):
+        out = attn(q, kv, kv, key_mask=key_mask, causal=True)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), ref, rtol=1e-2, atol=1e-2)

@@ -1,4 +1,4 @@
-"""Masked reductions, softmax, reverse_sequence and masked CE vs independent references (post 6810)."""
+"""Masked reductions, softmax, reverse_sequence, masked CE vs independent references (post 6810)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,9 @@ def test_masked_max_matches_loop_and_all_masked_zero(gen):
     torch.testing.assert_close(out[0], seqs[0].amax(0))
     torch.testing.assert_close(out[2], seqs[2].amax(0))
     assert torch.equal(out[1], torch.zeros(4))
+    ints = torch.tensor([[-5, -2, 9], [-1, 7, 7]])
+    int_mask = torch.tensor([[True, True, False], [False, False, False]])
+    assert masked_max(ints, int_mask, dim=1).tolist() == [-2, 0]
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -205,7 +208,8 @@ def test_masked_cross_entropy_padding_invariant_and_empty(gen):
     losses = []
     for width in (5, 12):
         logits = pad_with_junk(logit_seqs, width, gen)
-        targets = torch.stack([torch.cat([t, torch.full((width - len(t),), 1000)]) for t in target_seqs])
+        targets = torch.stack([torch.cat([t, torch.full((width - len(t),), 1000)])
+                               for t in target_seqs])
         mask = lengths_to_mask(torch.tensor(lengths), width)
         losses.append(masked_cross_entropy(logits, targets, mask))
     ref = F.cross_entropy(torch.cat(logit_seqs), torch.cat(target_seqs))  # mean over 8 tokens
@@ -234,3 +238,28 @@ def test_masked_reductions_invariant_to_extra_padding(gen):
         results.append((masked_mean(x, mask, 1), masked_max(x, mask, 1)))
     for a, b in zip(results[0], results[1], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_public_api_is_stable():
+    """Other pipelines import these names and keyword arguments; keep them stable."""
+    import inspect
+
+    import kexue.nn as knn
+
+    assert set(knn.__all__) == {
+        "AlignedBiLSTM", "MultiHeadAttention", "SelfModulatedLayerNorm", "lengths_to_mask",
+        "masked_cross_entropy", "masked_max", "masked_mean", "masked_softmax", "reverse_sequence"}
+
+    def params(fn):
+        return list(inspect.signature(fn).parameters)
+
+    assert params(knn.lengths_to_mask) == ["lengths", "max_len"]
+    assert params(knn.masked_mean)[:3] == ["x", "mask", "dim"]
+    assert params(knn.masked_softmax) == ["logits", "mask", "dim"]
+    assert params(knn.masked_cross_entropy) == ["logits", "targets", "mask"]
+    assert params(knn.AlignedBiLSTM.__init__)[1:] == ["input_size", "hidden_size", "num_layers",
+                                                      "dropout"]
+    assert params(knn.MultiHeadAttention.__init__)[1:7] == ["query_dim", "key_dim", "heads",
+                                                            "head_dim", "value_dim", "out_dim"]
+    assert params(knn.MultiHeadAttention.forward)[1:6] == ["q", "k", "v", "key_mask", "causal"]
+    assert params(knn.SelfModulatedLayerNorm.__init__)[1:4] == ["dim", "cond_dim", "hidden"]

@@ -35,7 +35,8 @@ def test_nonzero_modulators_match_hand_computation():
         W1, b1, W2, b2 = (smln.gamma[0].weight, smln.gamma[0].bias, smln.gamma[2].weight,
                           smln.gamma[2].bias)
         gamma = W2 @ torch.clamp(W1 @ c[b] + b1, min=0) + b2
-        V1, d1, V2, d2 = smln.beta[0].weight, smln.beta[0].bias, smln.beta[2].weight, smln.beta[2].bias
+        V1, d1 = smln.beta[0].weight, smln.beta[0].bias
+        V2, d2 = smln.beta[2].weight, smln.beta[2].bias
         beta = V2 @ torch.clamp(V1 @ c[b] + d1, min=0) + d2
         for t in range(7):
             v = x[b, t]

@@ -39,7 +39,7 @@ def test_output_shape_and_zero_padding(setup):
 
 
 def test_equals_per_sequence_bidirectional_lstm(setup):
-    """Reference 1: the same nn.LSTM run on each unpadded sequence alone (batch of 1, no packing)."""
+    """Reference 1: the same nn.LSTM on each unpadded sequence alone (batch of 1, no packing)."""
     model, seqs, gen = setup
     x = pad_with_junk(seqs, 7, gen)
     out = model(x, lengths_to_mask(torch.tensor(LENGTHS), 7))
@@ -101,3 +101,13 @@ def test_rejects_non_prefix_mask(setup):
     mask = torch.tensor([[True, False, True]])
     with pytest.raises(ValueError, match="prefix mask"):
         model(torch.randn(1, 3, 4), mask)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(setup):
+    model, seqs, gen = setup
+    x = pad_with_junk(seqs, 8, gen)
+    mask = lengths_to_mask(torch.tensor(LENGTHS), 8)
+    ref = model(x, mask)
+    out = model.cuda()(x.cuda(), mask.cuda()).cpu()
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)

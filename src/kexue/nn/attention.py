@@ -3,7 +3,8 @@
 Su's layer (``seq2seq_bidecoder.py`` / ``el.py``): bias-free Dense projections of q, k, v into
 ``heads x head_dim``, scaled dot product, key mask applied before the softmax, optional
 ``mask_right`` (causal), no output projection (output is ``heads * head_dim``). Used as
-``Attention(8, 16)`` for the bidirectional decoder interaction and the entity-linking cross attention.
+``Attention(8, 16)`` for the bidirectional decoder interaction and the entity-linking cross
+attention.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class MultiHeadAttention(nn.Module):
         self.q_proj = nn.Linear(query_dim, inner, bias=bias)
         self.k_proj = nn.Linear(key_dim, inner, bias=bias)
         self.v_proj = nn.Linear(value_dim if value_dim is not None else key_dim, inner, bias=bias)
-        self.out_proj: nn.Module = nn.Linear(inner, out_dim) if out_dim is not None else nn.Identity()
+        self.out_proj: nn.Module = (nn.Linear(inner, out_dim) if out_dim is not None
+                                    else nn.Identity())
         self.output_size = out_dim if out_dim is not None else inner
 
     def _split(self, t: Tensor) -> Tensor:
@@ -70,7 +72,8 @@ class MultiHeadAttention(nn.Module):
         B, Lq, _ = q.shape
         Lk = k.shape[1]
         if v.shape[:2] != k.shape[:2]:
-            raise ValueError(f"k and v must share (B, Lk); got {tuple(k.shape)} and {tuple(v.shape)}")
+            raise ValueError(f"k and v must share (B, Lk); got {tuple(k.shape)} and "
+                             f"{tuple(v.shape)}")
         qh = self._split(self.q_proj(q))  # (B, H, Lq, d)
         kh = self._split(self.k_proj(k))  # (B, H, Lk, d)
         vh = self._split(self.v_proj(v))  # (B, H, Lk, d)
@@ -79,7 +82,8 @@ class MultiHeadAttention(nn.Module):
         allowed = torch.ones(1, 1, 1, Lk, dtype=torch.bool, device=q.device)
         if key_mask is not None:
             if key_mask.shape != (B, Lk):
-                raise ValueError(f"key_mask must be (B, Lk) = ({B}, {Lk}), got {tuple(key_mask.shape)}")
+                raise ValueError(f"key_mask must be (B, Lk) = ({B}, {Lk}), "
+                                 f"got {tuple(key_mask.shape)}")
             allowed = (key_mask != 0).view(B, 1, 1, Lk)
         if causal:
             i = torch.arange(Lq, device=q.device).unsqueeze(1)  # (Lq, 1)

@@ -1,11 +1,12 @@
 """Padding masks done right (post 6810, "层中层与mask").
 
-Convention for the whole package: a mask is a ``torch.bool`` tensor with ``True`` = valid token,
-``False`` = padding. Padding positions may hold arbitrary junk (even ``inf``/``NaN``); every function
-here ignores them with ``torch.where``/``masked_fill`` instead of multiplying, so junk never leaks.
+Convention for the whole package: a mask is a ``torch.bool`` tensor with ``True`` = valid
+token, ``False`` = padding. Padding positions may hold arbitrary junk (even ``inf``/``NaN``);
+every function here ignores them with ``torch.where``/``masked_fill`` instead of multiplying, so
+junk never leaks.
 
-Su's Keras code subtracts ``(1 - m) * 1e10`` before max/softmax. ``1e10`` overflows fp16 (max 65504),
-so we fill with ``torch.finfo(dtype).min`` instead, which is safe in fp16, bf16 and fp32.
+Su's Keras code subtracts ``(1 - m) * 1e10`` before max/softmax. ``1e10`` overflows fp16 (max
+65504), so we fill with ``torch.finfo(dtype).min`` instead, safe in fp16, bf16 and fp32.
 """
 
 from __future__ import annotations
@@ -67,14 +68,16 @@ def _align_mask(mask: Tensor, x: Tensor, fn: str) -> Tensor:
     return mask
 
 
-def masked_mean(x: Tensor, mask: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:
+def masked_mean(x: Tensor, mask: Tensor, dim: int | tuple[int, ...],
+                keepdim: bool = False) -> Tensor:
     """Mean of ``x`` over ``dim`` counting only valid positions: ``sum(x*m) / sum(m)``.
 
     Su's example: ``[1, 0, 3, 4, 5]`` padded to length 8 has mean 2.6, not 1.625.
 
     Args:
         x: e.g. ``(B, L, D)``.
-        mask: bool, broadcastable to ``x`` after appending trailing dims (``(B, L)`` or ``(B, L, 1)``).
+        mask: bool, broadcastable to ``x`` after appending trailing dims (``(B, L)`` or
+            ``(B, L, 1)``).
         dim: dimension(s) to reduce (e.g. ``1`` for the sequence axis).
         keepdim: keep the reduced dims as size 1.
 
@@ -82,7 +85,8 @@ def masked_mean(x: Tensor, mask: Tensor, dim: int | tuple[int, ...], keepdim: bo
         The masked mean; rows with no valid position give 0 (not NaN).
     """
     m = _align_mask(mask, x, "masked_mean")
-    total = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum(dim, keepdim=keepdim)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    total = torch.where(m, x, zero).sum(dim, keepdim=keepdim)
     count = m.expand(torch.broadcast_shapes(m.shape, x.shape)).sum(dim, keepdim=keepdim)
     return total / count.clamp(min=1).to(total.dtype)
 
@@ -94,7 +98,7 @@ def masked_max(x: Tensor, mask: Tensor, dim: int, keepdim: bool = False) -> Tens
     all-negative row returns its true max, not the 0 of a zero-padded row.
 
     Args:
-        x: e.g. ``(B, L, D)`` floating tensor.
+        x: e.g. ``(B, L, D)`` (float or integer; integers are filled with ``iinfo.min``).
         mask: bool, broadcastable to ``x`` after appending trailing dims.
         dim: dimension to reduce.
         keepdim: keep the reduced dim as size 1.
@@ -103,7 +107,8 @@ def masked_max(x: Tensor, mask: Tensor, dim: int, keepdim: bool = False) -> Tens
         The masked max; rows with no valid position give 0.
     """
     m = _align_mask(mask, x, "masked_max")
-    filled = x.masked_fill(~m, torch.finfo(x.dtype).min)
+    info = torch.finfo(x.dtype) if x.is_floating_point() else torch.iinfo(x.dtype)
+    filled = x.masked_fill(~m, info.min)
     out = filled.amax(dim=dim, keepdim=keepdim)
     m_full = m.expand(torch.broadcast_shapes(m.shape, x.shape))
     any_valid = m_full.any(dim=dim, keepdim=keepdim)

@@ -53,7 +53,8 @@ class SelfModulatedLayerNorm(nn.Module):
             Tensor shaped like ``x``.
         """
         if x.shape[-1] != self.dim:
-            raise ValueError(f"SelfModulatedLayerNorm(dim={self.dim}) got x with last dim {x.shape[-1]}")
+            raise ValueError(f"SelfModulatedLayerNorm(dim={self.dim}) got x with last dim "
+                             f"{x.shape[-1]}; pass dim=x.shape[-1]")
         h = F.layer_norm(x, (self.dim,), eps=self.eps)  # (B, L, D)
         gamma = self.gamma(cond)  # (B, D)
         beta = self.beta(cond)  # (B, D)
