@@ -1,0 +1,67 @@
+"""LightningModule for the title generators: a pure ``compute_loss`` (mean of the two CEs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from kexue.models.title_gen.config import Seq2SeqConfig
+from kexue.models.title_gen.model import PAD, Seq2Seq
+from kexue.nn import masked_cross_entropy
+from kexue.training.config import OptimizerConfig
+from kexue.training.module import KexueModule
+
+
+def direction_losses(model: Seq2Seq, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Teacher-forced masked CE of the L2R and R2L directions for one batch.
+
+    Uses ``batch["yl_ctx"]`` / ``batch["yr_ctx"]`` (generated context, second pass) when present;
+    otherwise each direction attends to the other's GOLD inputs (leaky, first pass).
+    """
+    yl, yr = batch["yl"], batch["yr"]  # (B, T+1)
+    ctx_l = batch["yl_ctx"][:, :-1] if "yl_ctx" in batch else None
+    ctx_r = batch["yr_ctx"][:, :-1] if "yr_ctx" in batch else None
+    logits_l, logits_r = model(batch["x"], yl[:, :-1], yr[:, :-1], ctx_l, ctx_r)  # (B, T, V) x 2
+    ce_l = masked_cross_entropy(logits_l, yl[:, 1:], yl[:, 1:] != PAD)
+    ce_r = masked_cross_entropy(logits_r, yr[:, 1:], yr[:, 1:] != PAD)
+    return ce_l, ce_r
+
+
+class TitleGenModule(KexueModule):
+    """Trains :class:`Seq2Seq` (baseline or bidirectional) with loss = (CE_l2r + CE_r2l) / 2.
+
+    The shared embedding is ``model.embedding`` (``adversarial.embedding: model.embedding``).
+
+    Args:
+        model_cfg: Architecture (``cross_attention`` selects bidirectional vs baseline).
+        optim: Optimizer settings (``adam`` | ``adafactor`` | ...).
+    """
+
+    def __init__(self, model_cfg: Seq2SeqConfig, optim: OptimizerConfig | None = None) -> None:
+        super().__init__(optim)
+        self.model = Seq2Seq(model_cfg)
+
+    def compute_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        ce_l, ce_r = direction_losses(self.model, batch)
+        loss = (ce_l + ce_r) / 2
+        return loss, {"ce_l2r": ce_l.detach(), "ce_r2l": ce_r.detach()}
+
+
+@torch.no_grad()
+def evaluate_ce(model: Seq2Seq, loader: Any) -> dict[str, float]:
+    """Token-weighted teacher-forced CE per direction over a loader (eval mode, no grad)."""
+    was_training = model.training
+    model.eval()
+    tot = {"l2r": 0.0, "r2l": 0.0}
+    count = 0.0
+    for batch in loader:
+        batch = {k: v.to(next(model.parameters()).device) for k, v in batch.items()}
+        ce_l, ce_r = direction_losses(model, batch)
+        n = float((batch["yl"][:, 1:] != PAD).sum())  # same count in both directions
+        tot["l2r"] += float(ce_l) * n
+        tot["r2l"] += float(ce_r) * n
+        count += n
+    model.train(was_training)
+    return {f"ce_{d}": v / max(count, 1.0) for d, v in tot.items()}
