@@ -1,0 +1,90 @@
+"""Config dataclasses of the entity-linking model (built from ``params:entity_linking.*``).
+
+Defaults are the reduced CPU settings; Su's full settings (``conf/gpu``): char_size 128,
+hidden_size 64 (BiLSTM 64x2), conv_size 128, dense_size 128, batch 64, 120 epochs, Adam 1e-3,
+EMA 0.9999.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelConfig:
+    """Joint NER + binary-matching model.
+
+    Attributes:
+        char_size: Char embedding size (Su: 128).
+        hidden_size: Units per direction of every BiLSTM (Su: 64 = char_size // 2).
+        conv_size: Channels of the NER Conv1D (k=3, relu) (Su: 128).
+        dense_size: Hidden units of the matcher's Dense relu (Su: 128).
+        heads: Cross-attention heads (Su: 8).
+        head_dim: Size per head (Su: 16).
+        dropout: Dropout after the embeddings and before the matcher's Dense (Su: 0.2).
+        min_char_count: Keep chars seen at least this often (KB descriptions + train texts).
+        word_vectors: Optional path to word2vec *text* vectors (``word v1 v2 ...``). When set, texts
+            and descriptions are jieba-segmented, each word vector is repeated over its chars
+            (fixed, not fine-tuned) and added through ``Dense(char_size, no bias)``. ``null`` = none.
+        max_words: Read at most this many word vectors (``null`` = all).
+        max_desc_len: Descriptions are truncated to this many chars for the encoder
+            (the hand features still look at the full description).
+    """
+
+    char_size: int = 32
+    hidden_size: int = 16
+    conv_size: int = 32
+    dense_size: int = 32
+    heads: int = 8
+    head_dim: int = 16
+    dropout: float = 0.2
+    min_char_count: int = 2
+    word_vectors: str | None = None
+    max_words: int | None = None
+    max_desc_len: int = 128
+
+    def validate(self) -> None:
+        for key in ("char_size", "hidden_size", "conv_size", "dense_size", "heads", "head_dim",
+                    "max_desc_len", "min_char_count"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+
+@dataclass
+class DataConfig:
+    """Training batches.
+
+    Attributes:
+        batch_size: Texts per batch (Su: 64); each gives one (mention, candidate) pair.
+        eval_batch_size: Texts / (mention, candidate) pairs per inference batch.
+        max_train_texts: Use at most this many train texts (``null`` = all); a CPU budget knob.
+        max_dev_texts: Evaluate on at most this many dev texts (``null`` = all).
+    """
+
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    max_train_texts: int | None = None
+    max_dev_texts: int | None = None
+
+    def validate(self) -> None:
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch sizes must be >= 1")
+
+
+@dataclass
+class DecodeConfig:
+    """Inference thresholds.
+
+    Attributes:
+        ner_threshold: Start/end probability threshold (Su: 0.4).
+        link_threshold: Drop a mention whose best candidate scores below this (Su: 0.1).
+    """
+
+    ner_threshold: float = 0.4
+    link_threshold: float = 0.1
+
+    def validate(self) -> None:
+        if not (0.0 <= self.ner_threshold <= 1.0 and 0.0 <= self.link_threshold <= 1.0):
+            raise ValueError("thresholds must be probabilities in [0, 1]")

@@ -1,0 +1,158 @@
+"""Hand features of the binary matcher, aligned with the query characters.
+
+For a query text ``q`` (lowercased) and a candidate entity ``e``:
+
+* ``f1[i] = 1`` iff char ``q[i]`` occurs anywhere in the description of ``e``;
+* ``f2[i] = 1`` iff the jieba word covering ``q[i]`` is one of the description's jieba words;
+* ``f3[i] = 1`` iff ``q[i]`` lies inside a match of one of ``e``'s short objects (len <= 10,
+  longest first, as ``el.py``'s ``object_regex``).
+
+``el.py``'s ``isin_feature`` only advances its position counter on a match, so its f1/f2 come out
+as a packed prefix of ones (``[1, 1, 0, 0]`` where ``[0, 1, 0, 1]`` was meant). :func:`aligned_isin`
+always advances by the unit's length: the intended, position-aligned feature.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from kexue.models.entity_linking.candidates import lower_keep_length
+
+MAX_OBJECT_LEN = 10
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def segment(text: str) -> list[str]:
+    """jieba words of ``text`` whose concatenation is exactly ``text`` (chars as a fallback)."""
+    if not text:
+        return []
+    words = [w for w in _jieba().lcut(text, HMM=False) if w]
+    if "".join(words) != text:  # never expected; keeps the char alignment guaranteed
+        return list(text)
+    return words
+
+
+def aligned_isin(units: Sequence[str], vocabulary: set[str] | frozenset[str]) -> np.ndarray:
+    """Per-char 0/1 vector: every char of a unit found in ``vocabulary`` is marked.
+
+    Args:
+        units: The query as consecutive units (chars or words); their concatenation is the query.
+        vocabulary: Units of the other side.
+
+    Returns:
+        ``float32`` array of length ``len("".join(units))``, aligned with the query chars.
+    """
+    y = np.zeros(sum(len(u) for u in units), dtype=np.float32)
+    i = 0
+    for unit in units:
+        if unit in vocabulary:
+            y[i:i + len(unit)] = 1.0
+        i += len(unit)  # always advance: the reference advanced only on matches (bug)
+    return y
+
+
+def object_pattern(objects: Iterable[str], max_len: int = MAX_OBJECT_LEN) -> re.Pattern | None:
+    """Alternation of the lowercased short objects, longest first (``None`` when there are none)."""
+    objs = sorted({lower_keep_length(o) for o in objects if o and len(o) <= max_len},
+                  key=lambda s: (-len(s), s))
+    if not objs:
+        return None
+    return re.compile("|".join(re.escape(o) for o in objs))
+
+
+def object_match(text: str, pattern: re.Pattern | None) -> np.ndarray:
+    """Per-char 0/1 vector: chars covered by a (non-overlapping, leftmost) object match."""
+    y = np.zeros(len(text), dtype=np.float32)
+    if pattern is not None:
+        for m in pattern.finditer(text):
+            y[m.start():m.end()] = 1.0
+    return y
+
+
+def hand_features(query: str, query_words: Sequence[str], desc_chars: frozenset[str],
+                  desc_words: frozenset[str], pattern: re.Pattern | None) -> np.ndarray:
+    """``(len(query), 3)`` array ``[f1, f2, f3]`` for a lowercased query and one entity."""
+    f1 = aligned_isin(list(query), desc_chars)
+    f2 = aligned_isin(query_words, desc_words)
+    f3 = object_match(query, pattern)
+    return np.stack([f1, f2, f3], axis=1)
+
+
+class EntityFeatureCache:
+    """Lazily computed per-entity side information (description words, object regex).
+
+    Args:
+        descriptions: ``{subject_id: lowercased description}``.
+        objects: ``{subject_id: short objects}``.
+    """
+
+    def __init__(self, descriptions: dict[str, str], objects: dict[str, Sequence[str]]) -> None:
+        self.descriptions = descriptions
+        self.objects = objects
+        self._cache: dict[str, tuple[frozenset[str], frozenset[str], re.Pattern | None]] = {}
+
+    def get(self, subject_id: str) -> tuple[frozenset[str], frozenset[str], re.Pattern | None]:
+        """``(description chars, description words, object pattern)`` of an entity."""
+        hit = self._cache.get(subject_id)
+        if hit is None:
+            desc = self.descriptions.get(subject_id, "")
+            hit = (frozenset(desc), frozenset(segment(desc)),
+                   object_pattern(self.objects.get(subject_id, ())))
+            self._cache[subject_id] = hit
+        return hit
+
+    def features(self, query: str, query_words: Sequence[str], subject_id: str) -> np.ndarray:
+        """``(len(query), 3)`` hand features of ``query`` against entity ``subject_id``."""
+        chars, words, pattern = self.get(subject_id)
+        return hand_features(query, query_words, chars, words, pattern)
+
+
+def load_word_vectors(path: str, max_words: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Read word2vec text format (optional ``"<count> <dim>"`` header, then ``word v1 v2 ...``).
+
+    Returns:
+        ``(words, vectors)`` with ``vectors`` of shape ``(len(words), dim)`` (float32).
+    """
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    dim = None
+    with open(path, encoding="utf-8") as handle:
+        for no, line in enumerate(handle):
+            parts = line.rstrip().split(" ")
+            if no == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue
+            if len(parts) < 2:
+                continue
+            vec = np.asarray(parts[1:], dtype=np.float32)
+            if dim is None:
+                dim = vec.shape[0]
+            if vec.shape[0] != dim:
+                raise ValueError(f"{path}:{no + 1}: vector of size {vec.shape[0]}, expected {dim}")
+            words.append(parts[0])
+            rows.append(vec)
+            if max_words is not None and len(words) >= max_words:
+                break
+    if not rows:
+        raise ValueError(f"{path}: no word vectors found; expected lines 'word v1 v2 ...'")
+    return words, np.stack(rows)
+
+
+def word_ids_per_char(words: Sequence[str], word2id: dict[str, int]) -> list[int]:
+    """Repeat each word's id (0 = unknown) over its chars, as ``el.py``'s ``sent2vec``."""
+    out: list[int] = []
+    for w in words:
+        out.extend([word2id.get(w, 0)] * len(w))
+    return out
