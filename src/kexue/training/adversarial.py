@@ -68,6 +68,11 @@ def _amp_scale(trainer: L.Trainer) -> float:
     return float(scaler.get_scale()) if scaler is not None else 1.0
 
 
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    """At least fp32 (half/bf16 -> fp32; fp64 stays fp64)."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 class FGM(L.Callback):
     """Fast Gradient Method on the token-embedding matrix (weight space, Su's variant).
 
@@ -126,12 +131,12 @@ class FGM(L.Callback):
         self._stash = None
         if g is None:                        # embedding not used by this loss: nothing to do
             return
-        g = g.float() * (k / _amp_scale(trainer))       # dL/dE of this micro-batch, unnormalised
+        g = _upcast(g) * (k / _amp_scale(trainer))      # dL/dE of this micro-batch, unnormalised
         if not torch.isfinite(g).all():      # AMP overflow: the scaler skips this step anyway
             return
         norm = torch.linalg.vector_norm(g)
         delta = (self.epsilon * g / (norm + 1e-8)).to(emb.weight.dtype)
-        self.last_delta_norm = float(torch.linalg.vector_norm(delta.float()))
+        self.last_delta_norm = float(torch.linalg.vector_norm(_upcast(delta)))
         backup = emb.weight.detach().clone()
         self._busy = True
         try:
@@ -210,7 +215,7 @@ class GradientPenalty(L.Callback):
         k = trainer.accumulate_grad_batches
         grads = torch.autograd.grad(loss, outputs, create_graph=True, allow_unused=True)
         unscale = k / _amp_scale(trainer)    # loss here is L * S / k
-        gp = sum(((g.float() * unscale) ** 2).sum() for g in grads if g is not None)
+        gp = sum(((_upcast(g) * unscale) ** 2).sum() for g in grads if g is not None)
         if not torch.is_tensor(gp):
             return
         penalty = 0.5 * self.epsilon * gp

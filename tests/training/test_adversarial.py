@@ -1,0 +1,197 @@
+"""FGM and gradient-penalty callbacks vs hand-computed torch-autograd references (post 7234)."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from kexue.config import ConfigError
+from kexue.training.adversarial import FGM, GradientPenalty
+from kexue.training.config import AdversarialConfig, OptimizerConfig, TrainerConfig
+from kexue.training.module import KexueModule
+from kexue.training.trainer import build_trainer
+
+V, D, C, LEN = 7, 3, 4, 5
+
+
+class TinyText(KexueModule):
+    """Embedding -> mean over positions -> Linear, cross-entropy (float64 unless told)."""
+
+    def __init__(self, optim: OptimizerConfig | None = None, dtype=torch.float64) -> None:
+        super().__init__(optim or OptimizerConfig(name="sgd", lr=1.0))
+        torch.manual_seed(0)
+        self.encoder = nn.ModuleDict({"tok": nn.Embedding(V, D)})
+        self.head = nn.Linear(D, C)
+        self.to(dtype)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        logits = self.head(self.encoder["tok"](x).mean(1))      # (B, C)
+        return nn.functional.cross_entropy(logits, y), {}
+
+
+def _data(n: int) -> TensorDataset:
+    g = torch.Generator().manual_seed(1)
+    return TensorDataset(torch.randint(0, V, (n, LEN), generator=g), torch.randint(0, C, (n,), generator=g))
+
+
+class RestoreCheck(L.Callback):
+    """Embedding weights must be bit-identical before/after each micro-batch's FGM round trip."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.before = pl_module.encoder["tok"].weight.detach().clone()
+        self.step = trainer.global_step
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        assert torch.equal(pl_module.encoder["tok"].weight, self.before)
+        self.checked += 1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:          # accumulating: no update yet
+            assert torch.equal(pl_module.encoder["tok"].weight, self.before)
+            self.checked += 1
+
+
+def _one_step(adv: AdversarialConfig, k: int, n: int = 6, **trainer_kw) -> tuple[TinyText, TinyText, RestoreCheck]:
+    """Run one optimizer update (k micro-batches of n/k samples); return (trained, initial, check)."""
+    model = TinyText()
+    initial = copy.deepcopy(model)
+    check = RestoreCheck()
+    cfg = TrainerConfig(max_steps=1, accumulate_grad_batches=k, accelerator="cpu", limit_val_batches=0)
+    trainer = build_trainer(cfg, adv, callbacks=[check], **trainer_kw)
+    trainer.fit(model, DataLoader(_data(n), batch_size=n // k))
+    assert trainer.global_step == 1
+    return model, initial, check
+
+
+def _grads(model: TinyText, batch, perturb: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """d loss / d params at E (+ perturb), plain autograd."""
+    m = copy.deepcopy(model)
+    if perturb is not None:
+        with torch.no_grad():
+            m.encoder["tok"].weight += perturb
+    loss, _ = m.compute_loss(batch)
+    return list(torch.autograd.grad(loss, list(m.parameters())))
+
+
+def _reference_fgm(model: TinyText, batches, eps: float, mode: str) -> list[torch.Tensor]:
+    """Su's FGM on the embedding matrix; returns parameters after one SGD(lr=1) step."""
+    names = [n for n, _ in model.named_parameters()]
+    emb_idx = names.index("encoder.tok.weight")
+    total = [torch.zeros_like(p) for p in model.parameters()]
+    for batch in batches:
+        clean = _grads(model, batch)
+        g = clean[emb_idx]
+        delta = eps * g / (g.norm() + 1e-8)
+        adv = _grads(model, batch, delta)
+        for t, c, a in zip(total, clean, adv):
+            t += (a + c if mode == "sum" else a) / len(batches)
+    return [p.detach() - t for p, t in zip(model.parameters(), total)]
+
+
+def _reference_gp(model: TinyText, batches, eps: float) -> list[torch.Tensor]:
+    total = [torch.zeros_like(p) for p in model.parameters()]
+    for x, y in batches:
+        m = copy.deepcopy(model)
+        e = m.encoder["tok"](x)                                   # (B, L, D)
+        loss = nn.functional.cross_entropy(m.head(e.mean(1)), y)
+        (ge,) = torch.autograd.grad(loss, e, create_graph=True)
+        objective = loss + 0.5 * eps * (ge ** 2).sum()
+        for t, gr in zip(total, torch.autograd.grad(objective, list(m.parameters()))):
+            t += gr / len(batches)
+    return [p.detach() - t for p, t in zip(model.parameters(), total)]
+
+
+def _batches(n: int, k: int):
+    return list(DataLoader(_data(n), batch_size=n // k))
+
+
+def _assert_params(model: nn.Module, expected: list[torch.Tensor]) -> None:
+    for p, e in zip(model.parameters(), expected):
+        torch.testing.assert_close(p.detach(), e, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("mode", ["su", "sum"])
+def test_fgm_matches_reference_and_restores_weights(mode: str, k: int) -> None:
+    eps = 0.7
+    model, initial, check = _one_step(AdversarialConfig(method="fgm", epsilon=eps, mode=mode,
+                                                        embedding="encoder.tok"), k)
+    _assert_params(model, _reference_fgm(initial, _batches(6, k), eps, mode))
+    assert check.checked == k                      # every micro-batch restored bit-exactly
+
+
+def test_fgm_su_and_sum_differ_and_differ_from_plain() -> None:
+    adv = dict(method="fgm", epsilon=0.7, embedding="encoder.tok")
+    su, _, _ = _one_step(AdversarialConfig(mode="su", **adv), 2)
+    summed, _, _ = _one_step(AdversarialConfig(mode="sum", **adv), 2)
+    plain, _, _ = _one_step(AdversarialConfig(method="none"), 2)
+    for a, b in [(su, summed), (su, plain), (summed, plain)]:
+        assert not torch.allclose(a.head.weight, b.head.weight, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_gradient_penalty_matches_double_backward_reference(k: int) -> None:
+    eps = 1.3
+    model, initial, _ = _one_step(AdversarialConfig(method="gp", epsilon=eps, embedding="encoder.tok"), k)
+    _assert_params(model, _reference_gp(initial, _batches(6, k), eps))
+    plain, _, _ = _one_step(AdversarialConfig(method="none"), k)
+    assert not torch.allclose(model.head.weight, plain.head.weight, atol=1e-6)
+
+
+def test_fgm_with_exact_accumulation_partial_window() -> None:
+    """3 micro-batches with k=2: the tail window (w=1) is re-weighted by ExactAccumulation."""
+    eps = 0.5
+    model = TinyText()
+    initial = copy.deepcopy(model)
+    cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=2, accelerator="cpu", limit_val_batches=0)
+    trainer = build_trainer(cfg, AdversarialConfig(method="fgm", epsilon=eps, embedding="encoder.tok"))
+    trainer.fit(model, DataLoader(_data(6), batch_size=2))
+    assert trainer.global_step == 2
+    batches = list(DataLoader(_data(6), batch_size=2))
+    after_first = _reference_fgm(initial, batches[:2], eps, "su")
+    second = copy.deepcopy(initial)
+    with torch.no_grad():
+        for p, v in zip(second.parameters(), after_first):
+            p.copy_(v)
+    _assert_params(model, _reference_fgm(second, batches[2:], eps, "su"))
+
+
+@pytest.mark.parametrize("method", ["fgm", "gp"])
+def test_bf16_mixed_with_clipping_runs_and_restores(method: str) -> None:
+    model = TinyText(OptimizerConfig(name="adam", lr=1e-2), dtype=torch.float32)
+    check = RestoreCheck()
+    cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=2, accelerator="cpu", limit_val_batches=0,
+                        precision="bf16-mixed", gradient_clip_val=0.1)
+    trainer = build_trainer(cfg, AdversarialConfig(method=method, epsilon=0.5, embedding="encoder.tok"),
+                            callbacks=[check])
+    trainer.fit(model, DataLoader(_data(8), batch_size=2))
+    assert trainer.global_step == 2
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    if method == "fgm":
+        assert check.checked == 4
+        (fgm,) = [cb for cb in trainer.callbacks if isinstance(cb, FGM)]
+        assert fgm.last_delta_norm == pytest.approx(0.5, rel=1e-3)
+    else:
+        (gp,) = [cb for cb in trainer.callbacks if isinstance(cb, GradientPenalty)]
+        assert gp.last_penalty > 0
+
+
+@pytest.mark.parametrize("method", ["fgm", "gp"])
+def test_wrong_embedding_path_names_key_and_candidates(method: str) -> None:
+    trainer = build_trainer(TrainerConfig(accelerator="cpu", max_steps=1),
+                            AdversarialConfig(method=method, embedding="embedding"))
+    with pytest.raises(ConfigError, match=r"adversarial\.embedding.*encoder\.tok"):
+        trainer.fit(TinyText(), DataLoader(_data(4), batch_size=2))
+    trainer = build_trainer(TrainerConfig(accelerator="cpu", max_steps=1),
+                            AdversarialConfig(method=method, embedding="head"))
+    with pytest.raises(ConfigError, match="is a Linear, not nn.Embedding"):
+        trainer.fit(TinyText(), DataLoader(_data(4), batch_size=2))
