@@ -171,7 +171,8 @@ def test_raw_corpus_dataset_is_lazy_and_read_only(tmp_path: Path):
         (tmp_path / "thucnews" / cat / name).write_text("t\nb\n", encoding="utf-8")
     (tmp_path / "thucnews" / "README.md").write_text("not an article")
     files = ds.load().files()
-    assert [f"{p.parent.name}/{p.name}" for p in files] == ["体育/0.txt", "体育/1.txt", "财经/2.txt"]
+    names = [f"{p.parent.name}/{p.name}" for p in files]
+    assert names == ["体育/0.txt", "体育/1.txt", "财经/2.txt"]
     assert ds.exists() and corpus.where.endswith("thucnews/*/*.txt")
     with pytest.raises(DatasetError, match="read-only"):
         ds.save(corpus)  # type: ignore[arg-type]

@@ -5,7 +5,8 @@ a *method* (图神经网络) and a *goal* verb (优化). The abstract states the
 in shuffled order, mixed with distractor sentences that mention *other* methods, objects and tasks
 (已有研究多采用强化学习...). The title is a fixed recombination in a different order::
 
-    title = "基于" + method + "的" + object + task + goal      e.g. 基于图神经网络的遥感影像图像分割优化
+    title = "基于" + method + "的" + object + task + goal
+    e.g.    基于图神经网络的遥感影像图像分割优化
 
 So a model must copy the right phrases (not the distractors) and reorder them: the method comes
 first in the title but late in the abstract, and the final goal word is only signalled by a cue
@@ -88,6 +89,6 @@ def generate_title_pairs(n_pairs: int = 3000, seed: int = 0) -> list[tuple[str, 
 
 
 def default_title_lines(n_pairs: int = 3000, seed: int = 0) -> Iterator[str]:
-    """The default corpus as CLGE-CSL ``title<TAB>abstract`` lines (a ``TextLinesDataset`` fallback)."""
+    """The default corpus as CLGE-CSL ``title<TAB>abstract`` lines (usable as a fallback)."""
     for title, source in generate_title_pairs(n_pairs, seed):
         yield f"{title}\t{source}\n"

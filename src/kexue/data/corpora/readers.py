@@ -14,8 +14,8 @@ Reject reasons (the text before `` (`` is the stable key used in reports): ``inv
 ``blank line``, ``header line``, ``wrong column count``, ``empty title``, ``empty text``; the
 ingest step adds ``text too long`` and ``duplicate``.
 
-:class:`RawCorpusDataset` is a read-only Kedro dataset over a folder + glob. ``load()`` only lists
-nothing and opens nothing: it returns a :class:`RawCorpus` whose ``files()`` globs lazily and whose
+:class:`RawCorpusDataset` is a read-only Kedro dataset over a folder + glob. ``load()`` lists
+and opens nothing: it returns a :class:`RawCorpus` whose ``files()`` globs lazily and whose
 ``lines(file)`` streams one file (bytes -> :class:`kexue.io.Line`, invalid UTF-8 flagged). A missing
 folder is *not* an error at load time, so a run on the embedded default does not need the real
 corpora; the node that selects a corpus fails fast when its files are absent.
@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 from kedro.io import AbstractDataset, DatasetError
 
-from kexue.io.lines import Line, LineSource
 from kexue.data.corpora.schemas import RECORD_MAX_CHARS
+from kexue.io.lines import Line, LineSource
 
 Layout = Literal["auto", "to_title", "title_abstract"]
 LAYOUTS: tuple[str, ...] = ("auto", "to_title", "title_abstract")
@@ -70,7 +70,7 @@ Record = RawPair | Reject
 
 
 def reason_key(reason: str) -> str:
-    """The stable part of a reject reason (``"wrong column count (got 4...)"`` -> ``"wrong column count"``)."""
+    """Stable part of a reject reason: ``"wrong column count (got 4, ...)"`` -> its head."""
     return reason.split(" (", 1)[0]
 
 
@@ -172,7 +172,7 @@ class RawCorpus:
         return sorted(p for p in self.root.glob(self.glob) if p.is_file())
 
     def iter_files(self) -> Iterator[Path]:
-        """Like :meth:`files` but streaming (unsorted) — for huge folders when order is irrelevant."""
+        """Like :meth:`files` but streaming and unsorted (cheap existence checks)."""
         if self.root.is_file():
             yield self.root
         elif self.root.is_dir():
@@ -194,7 +194,7 @@ class RawCorpus:
 
 
 class RawCorpusDataset(AbstractDataset[None, RawCorpus]):
-    """Read-only catalog entry for a raw corpus folder; ``load()`` returns a lazy :class:`RawCorpus`.
+    """Read-only catalog entry for a raw corpus folder; ``load()`` gives a lazy :class:`RawCorpus`.
 
     Catalog example::
 

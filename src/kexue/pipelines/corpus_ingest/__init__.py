@@ -1,4 +1,4 @@
-"""``corpus_ingest``: title-generation corpora (default/CSL/LCSTS/THUCNews) -> pairs + char vocab."""
+"""``corpus_ingest``: title corpora (default/CSL/LCSTS/THUCNews) -> pairs + char vocabulary."""
 
 from kexue.pipelines.corpus_ingest.pipeline import create_pipeline
 

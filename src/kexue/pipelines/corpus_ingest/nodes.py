@@ -136,7 +136,7 @@ def read_title_corpus(csl_raw: RawCorpus, lcsts_raw: RawCorpus, thucnews_raw: Ra
     pairs: list[tuple[str, int, str, str]] = []
     rejects: list[Reject] = []
     per_file: dict[str, Counter[str]] = {}
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[bytes, str] = {}
     truncated = Counter[str]()
     for rec in _records(cfg, raws):
         stats = per_file.setdefault(rec.file, Counter())
@@ -176,13 +176,13 @@ def read_title_corpus(csl_raw: RawCorpus, lcsts_raw: RawCorpus, thucnews_raw: Ra
     return pairs_df, rejects_df, read_stats
 
 
-def _limit_checks(rec: RawPair, cfg: CorpusIngestConfig,
-                  seen: dict[tuple[str, str], str]) -> Record:
+def _limit_checks(rec: RawPair, cfg: CorpusIngestConfig, seen: dict[bytes, str]) -> Record:
+    """Hard length limit and exact-duplicate check (keys are 16-byte hashes: bounded memory)."""
     if cfg.max_source_chars is not None and len(rec.source) > cfg.max_source_chars:
         return Reject(rec.file, rec.line, f"text too long ({len(rec.source)} chars > "
                                           f"max_source_chars={cfg.max_source_chars})", rec.record)
     if cfg.dedupe:
-        key = (rec.source, rec.target)
+        key = hashlib.blake2b(f"{rec.target}\t{rec.source}".encode(), digest_size=16).digest()
         first = seen.setdefault(key, f"{rec.file}:{rec.line}")
         if first != f"{rec.file}:{rec.line}":
             return Reject(rec.file, rec.line, f"duplicate (of {first})", rec.record)
@@ -232,7 +232,7 @@ def assign_splits(ids: list[str], dev: float, test: float, seed: int) -> list[st
     Deterministic for a given set of ids and seed, independent of the order of ``ids``.
     """
     n = len(ids)
-    n_test, n_dev = int(round(n * test)), int(round(n * dev))
+    n_test, n_dev = round(n * test), round(n * dev)
     order = sorted(range(n), key=lambda i: ids[i])
     perm = np.random.default_rng(seed).permutation(n)
     labels = ["train"] * n
@@ -261,7 +261,7 @@ def build_title_vocab(title_pairs: pd.DataFrame, params: dict[str, Any]) -> dict
                          "Fix: provide more pairs or lower params:corpus_ingest.split.dev/test.")
     vocab = CharVocab.from_texts([*train["source"], *train["target"]], min_freq=cfg.min_freq)
     return {**vocab.to_dict(), "corpus": cfg.corpus, "built_on": "train",
-            "n_train_pairs": int(len(train))}
+            "n_train_pairs": len(train)}
 
 
 def report_corpus_ingest(read_stats: dict[str, Any], title_pairs: pd.DataFrame,
@@ -298,7 +298,7 @@ def report_corpus_ingest(read_stats: dict[str, Any], title_pairs: pd.DataFrame,
         "n_files": len(files),
         "rejects_by_reason": read_stats["rejects_by_reason"],
         "truncated": read_stats["truncated"],
-        "splits": {s: int(len(d)) for s, d in by_split.items()},
+        "splits": {s: len(d) for s, d in by_split.items()},
         "lengths": {col: {"mean": float(title_pairs[col].str.len().mean()) if accepted else 0.0,
                           "max": int(title_pairs[col].str.len().max()) if accepted else 0}
                     for col in ("source", "target")},
