@@ -118,8 +118,10 @@ def _compose(world: World, rng: random.Random) -> _Text:
             t.focal(e).plain("主演的《").word(a["work"]).plain("》").words("高清", "视频", "在线", "观看")
     elif e.kind == "work":
         if r < 0.35:
-            t.plain("《").focal(e).plain("》").words("迅雷", "下载").plain("/").words("在线", "观看")
-            t.plain(" -").word(a["genre"]).plain("/").word(a["kind"])
+            t.plain("《").focal(e).plain("》").words("迅雷", "下载").plain("/")
+            t.word(rng.choice(("完整版", "免费", ""))).words("在线", "观看").plain(" -")
+            kind = "美剧" if a["kind"] == "电视剧" and rng.random() < 0.3 else a["kind"]
+            t.word(a["genre"]).plain("/").word(kind)
         elif r < 0.6:
             t.plain("《").focal(e).plain("》").word("全集").plain("_").word(a["kind"])
             t.words("在线", "播放").plain("_").word(a["maker"]).plain("执导")
