@@ -50,6 +50,7 @@ def copy_project(dest: Path) -> Path:
                     ignore=shutil.ignore_patterns("credentials*"))
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy2(PROJECT_ROOT / name, dest / name)
+    (dest / "src").mkdir(exist_ok=True)  # bootstrap_project wants it; the installed kexue is used
     for sub in ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
                 "06_models", "07_model_output", "08_reporting"):
         (dest / "data" / sub).mkdir(parents=True, exist_ok=True)
