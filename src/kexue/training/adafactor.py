@@ -53,6 +53,15 @@ def _rms(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x) / math.sqrt(x.numel())
 
 
+def _factored_sum_sq(g2: torch.Tensor, r2: torch.Tensor, c2: torch.Tensor, largest: int, second: int) -> torch.Tensor:
+    """``Σ g2 · r2 · c2`` (0-d) for keepdim factors: r2 is 1 on ``largest``, c2 is 1 on ``second``."""
+    letters = [chr(ord("a") + i) for i in range(g2.dim())]
+    full = "".join(letters)
+    r_sub = "".join(x for i, x in enumerate(letters) if i != largest)
+    c_sub = "".join(x for i, x in enumerate(letters) if i != second)
+    return torch.einsum(f"{full},{r_sub},{c_sub}->", g2, r2.squeeze(largest), c2.squeeze(second))
+
+
 class AdaFactor(torch.optim.Optimizer):
     """AdaFactor (Shazeer & Stern 2018) with Su's / mesh-tensorflow semantics.
 
@@ -209,37 +218,62 @@ class AdaFactor(torch.optim.Optimizer):
         beta2 = self.decay_rate(group, t)
         eps1 = group["epsilon1"]
 
+        clip = group["clipping_threshold"]
         if "exp_avg_sq_row" in state:
             vr, vc = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
             largest, second = factored_axes(p.shape, group["min_dim_size_to_factor"])  # type: ignore[misc]
-            g2 = torch.mul(g, g).add_(eps1)                                   # G = g² + ε1
-            vr.mul_(beta2).add_(g2.mean(dim=largest, keepdim=True), alpha=1.0 - beta2)
-            vc.mul_(beta2).add_(g2.mean(dim=second, keepdim=True), alpha=1.0 - beta2)
-            # 1/sqrt(v̂) = rsqrt(vr / mean_second(vr)) * rsqrt(vc), both small tensors
+            g2 = torch.mul(g, g, out=self._scratch(g))
+            # mean(g² + ε1) == mean(g²) + ε1: ε1 is added to the small statistics (saves a pass)
+            vr.mul_(beta2).add_(g2.mean(dim=largest, keepdim=True).add_(eps1), alpha=1.0 - beta2)
+            vc.mul_(beta2).add_(g2.mean(dim=second, keepdim=True).add_(eps1), alpha=1.0 - beta2)
+            # 1/sqrt(v̂) = r_factor * c_factor with v̂ = vr·vc / mean_second(vr)
             r_factor = vr.div(vr.mean(dim=second, keepdim=True)).rsqrt_()
             c_factor = vc.rsqrt()
-            u = torch.mul(g, r_factor, out=g2).mul_(c_factor)               # reuse the g² buffer
+            # u = g·r·c is never materialised: RMS(u)² = Σ g² r² c² / N is a contraction (einsum
+            # contracts it without a full-size temporary), and c is folded into the final scalars.
+            if clip is not None:
+                sum_u2 = _factored_sum_sq(g2, r_factor.square(), c_factor.square(), largest, second)
+            u = torch.mul(g, r_factor, out=g2)                               # reuse the g² buffer
+            col = c_factor
         else:
             v = state["exp_avg_sq"]
             v.mul_(beta2).add_((1.0 - beta2) * eps1).addcmul_(g, g, value=1.0 - beta2)
-            u = v.rsqrt().mul_(g)
+            u = torch.rsqrt(v, out=self._scratch(v)).mul_(g)
+            if clip is not None:
+                sum_u2 = torch.linalg.vector_norm(u).square()
+            col = torch.ones((), dtype=cdtype, device=p.device)
 
-        # coef multiplies u (or m) on its way into θ; kept as a 0-d tensor to avoid host syncs
+        # the update is u * col * coef; coef stays a 0-d tensor to avoid host syncs (CUDA)
         coef = torch.ones((), dtype=cdtype, device=p.device)
-        if group["clipping_threshold"] is not None:
-            coef = coef / (_rms(u) / group["clipping_threshold"]).clamp_(min=1.0)
+        if clip is not None:
+            coef = coef / (sum_u2.div(p.numel()).sqrt_() / clip).clamp_(min=1.0)
         if group["beta1"] > 0.0:
             m = state["exp_avg"]
             beta1 = group["beta1"]
-            m.mul_(beta1).addcmul_(u, coef * (1.0 - beta1))            # m = β1 m + (1-β1) clip(u)
-            u, coef = m, torch.ones_like(coef)
+            m.mul_(beta1).addcmul_(u, col * (coef * (1.0 - beta1)))   # m = β1 m + (1-β1) clip(u)
+            u, col, coef = m, torch.ones_like(coef), torch.ones_like(coef)
         if group["multiply_by_parameter_scale"]:
-            coef = coef * _rms(theta).clamp_(min=group["epsilon2"])    # RMS(θ_{t-1})
+            coef = coef * _rms(theta).clamp_(min=group["epsilon2"])  # RMS(θ_{t-1})
         if group["weight_decay"] != 0.0:
             theta.mul_(1.0 - lr * group["weight_decay"])
-        theta.addcmul_(u, coef, value=-lr)
+        theta.addcmul_(u, col * coef, value=-lr)
         if low:
             p.copy_(theta)
+
+    def _scratch(self, like: torch.Tensor) -> torch.Tensor:
+        """Uninitialised temporary shaped like ``like``.
+
+        On CPU, one flat buffer per dtype (the size of the largest tensor seen, not part of the
+        state dict) is reused: a fresh multi-MB allocation costs page faults that made the step
+        ~5x slower per full-size pass. CUDA's caching allocator already reuses memory.
+        """
+        if like.device.type != "cpu":
+            return torch.empty_like(like)
+        buffers = self.__dict__.setdefault("_scratch_buffers", {})
+        buf = buffers.get(like.dtype)
+        if buf is None or buf.numel() < like.numel():
+            buf = buffers[like.dtype] = torch.empty(like.numel(), dtype=like.dtype)
+        return buf[: like.numel()].view(like.shape)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict, keeping fp32 state for fp16/bf16 params (torch would down-cast it)."""
