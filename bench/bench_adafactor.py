@@ -4,9 +4,11 @@ Parameter set: the weights of a Transformer encoder stack (token embedding, per 
 projection, output projection, 2-layer FFN, two LayerNorms, biases). Full size: 6 layers,
 d_model=512, d_ff=2048, vocab 16k (~27M params); ``--quick``: 2 layers, d=256, vocab 4k.
 Random gradients are written straight into ``.grad`` so only ``optimizer.step()`` is timed:
-``--warmup`` steps first, then the median of ``--steps`` timed steps, interleaved round-robin in one process.
+``--warmup`` steps first, then the median of ``--steps`` timed steps, interleaved round-robin in
+one process.
 
-Run: ``.venv/bin/python bench/bench_adafactor.py [--quick]`` -> table + ``bench/results/adafactor.json``.
+Run: ``.venv/bin/python bench/bench_adafactor.py [--quick]``; prints a table and writes
+``bench/results/adafactor.json``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from kexue.training.adafactor import AdaFactor  # noqa: E402
 
 
-def transformer_params(layers: int, d: int, d_ff: int, vocab: int, device: str) -> list[nn.Parameter]:
+def transformer_params(
+    layers: int, d: int, d_ff: int, vocab: int, device: str
+) -> list[nn.Parameter]:
     """Parameters shaped like a pre-LN Transformer encoder (no modules, just tensors)."""
     shapes: list[tuple[int, ...]] = [(vocab, d)]
     for _ in range(layers):
@@ -66,7 +70,8 @@ def time_optimizers(makers: dict, params_src, warmup: int, steps: int, device: s
             if i >= warmup:
                 wall[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
-    return {name: {"median_ms": 1e3 * statistics.median(wall[name]), "min_ms": 1e3 * min(wall[name]),
+    return {name: {"median_ms": 1e3 * statistics.median(wall[name]),
+                   "min_ms": 1e3 * min(wall[name]),
                    "cpu_median_ms": 1e3 * statistics.median(cpu[name]),
                    "state_bytes": state_bytes(opts[name])} for name in opts}
 
@@ -87,8 +92,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default 8, quick 20)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=1,
-                    help="torch intra-op threads (default 1: multi-thread timings on a shared, loaded "
-                         "machine measure OpenMP spin-waiting; 0 keeps the torch default)")
+                    help="torch intra-op threads (default 1: multi-thread timings on a shared, "
+                         "loaded machine measure OpenMP spin-waiting; 0 keeps the torch default)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "adafactor.json"))
     args = ap.parse_args()
     if args.threads:
@@ -111,16 +116,18 @@ def main() -> None:
         r["state_vs_params"] = r["state_bytes"] / param_bytes
 
     print(f"{n_params / 1e6:.1f}M params in {len(params)} tensors ({size}), device={args.device}, "
-          f"threads={torch.get_num_threads()}, median of {steps} interleaved steps after {args.warmup} warm-up")
-    print("(x Adam / x tAF: ratio to torch.optim.Adam / torch.optim.Adafactor(foreach=True); CPU ms =\n"
-          " process CPU time, robust to a loaded machine; state = optimizer-state bytes)")
-    print(f"{'optimizer':24s} {'wall ms':>9s} {'x Adam':>7s} {'x tAF':>6s} {'CPU ms':>9s} {'x Adam':>7s} "
-          f"{'x tAF':>6s} {'state MiB':>10s} {'x Adam':>7s} {'/params':>8s}")
+          f"threads={torch.get_num_threads()}, median of {steps} interleaved steps after "
+          f"{args.warmup} warm-up")
+    print("(x Adam / x tAF: ratio to torch.optim.Adam / torch.optim.Adafactor(foreach=True);\n"
+          " CPU ms = process CPU time, robust to a loaded machine; state = optimizer-state bytes)")
+    print(f"{'optimizer':24s} {'wall ms':>9s} {'x Adam':>7s} {'x tAF':>6s} {'CPU ms':>9s} "
+          f"{'x Adam':>7s} {'x tAF':>6s} {'state MiB':>10s} {'x Adam':>7s} {'/params':>8s}")
     for name, r in results.items():
         print(f"{name:24s} {r['median_ms']:9.1f} {r['time_vs_adam']:7.2f} "
-              f"{r['time_vs_torch_adafactor']:6.2f} {r['cpu_median_ms']:9.1f} {r['cpu_time_vs_adam']:7.2f} "
-              f"{r['cpu_time_vs_torch_adafactor']:6.2f} {r['state_bytes'] / 2**20:10.2f} "
-              f"{r['state_vs_adam']:7.3f} {r['state_vs_params']:8.3f}")
+              f"{r['time_vs_torch_adafactor']:6.2f} {r['cpu_median_ms']:9.1f} "
+              f"{r['cpu_time_vs_adam']:7.2f} {r['cpu_time_vs_torch_adafactor']:6.2f} "
+              f"{r['state_bytes'] / 2**20:10.2f} {r['state_vs_adam']:7.3f} "
+              f"{r['state_vs_params']:8.3f}")
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,6 @@
-"""AdaFactor with the exact semantics of Su's ``bojone/adafactor`` / mesh-tensorflow (kexue.fm/archives/7302).
+"""AdaFactor with the exact semantics of Su's ``bojone/adafactor`` / mesh-tensorflow.
+
+Post: kexue.fm/archives/7302; paper: Shazeer & Stern 2018, arXiv:1804.04235.
 
 Update for one tensor ``θ`` with gradient ``g`` at 1-based step ``t`` (Shazeer & Stern 2018)::
 
@@ -31,7 +33,9 @@ import torch
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def factored_axes(shape: tuple[int, ...] | torch.Size, min_dim_size_to_factor: int) -> tuple[int, int] | None:
+def factored_axes(
+    shape: tuple[int, ...] | torch.Size, min_dim_size_to_factor: int
+) -> tuple[int, int] | None:
     """Axes ``(largest, second_largest)`` to factor over, or ``None`` for the unfactored path.
 
     A tensor is factored when it has ``ndim >= 2`` and its second-largest dimension is at least
@@ -53,8 +57,10 @@ def _rms(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x) / math.sqrt(x.numel())
 
 
-def _factored_sum_sq(g2: torch.Tensor, r2: torch.Tensor, c2: torch.Tensor, largest: int, second: int) -> torch.Tensor:
-    """``Σ g2 · r2 · c2`` (0-d) for keepdim factors: r2 is 1 on ``largest``, c2 is 1 on ``second``."""
+def _factored_sum_sq(
+    g2: torch.Tensor, r2: torch.Tensor, c2: torch.Tensor, largest: int, second: int
+) -> torch.Tensor:
+    """``Σ g2·r2·c2`` (0-d) for keepdim factors: r2 is 1 on ``largest``, c2 on ``second``."""
     letters = [chr(ord("a") + i) for i in range(g2.dim())]
     full = "".join(letters)
     r_sub = "".join(x for i, x in enumerate(letters) if i != largest)
@@ -74,13 +80,16 @@ class AdaFactor(torch.optim.Optimizer):
         beta1: Momentum on the clipped update, ``m = β1 m + (1-β1) u``, applied BEFORE parameter
             scaling. ``0`` (default) keeps no first moment at all (no extra state).
         beta2: ``None`` (default) uses the schedule ``β̂2_t = 1 - t^-0.8`` (t is the 1-based step,
-            so the first step takes ``v = g² + ε1`` and needs no bias correction). A float is used as
-            a CONSTANT decay with no bias correction (as in Su's code): the first step then sees
+            so the first step takes ``v = g² + ε1`` and needs no bias correction). A float is used
+            as a CONSTANT decay with no bias correction (as in Su's code): the first step then sees
             ``v = (1-β2)(g²+ε1)``, a ``1/sqrt(1-β2)`` larger update that clipping tames.
         epsilon1: ``ε1`` added to ``g²`` before the statistics (keeps ``v > 0`` for zero grads).
+            Factored tensors add it to the means (``mean(g²) + ε1``, equal in exact arithmetic and
+            one full-size pass cheaper).
         epsilon2: ``ε2`` floor of the parameter scale ``max(ε2, RMS(θ))`` (lets zero-initialised
             tensors move).
-        clipping_threshold: ``d`` of the update clipping ``u /= max(1, RMS(u)/d)``; ``None`` disables.
+        clipping_threshold: ``d`` of the update clipping ``u /= max(1, RMS(u)/d)``; ``None``
+            disables it.
         multiply_by_parameter_scale: Multiply the update by ``max(ε2, RMS(θ_{t-1}))`` (relative,
             LAMB-like step size per tensor).
         min_dim_size_to_factor: Factor the second moment of a tensor with ``ndim >= 2`` only when
@@ -98,12 +107,14 @@ class AdaFactor(torch.optim.Optimizer):
     Differences from ``torch.optim.Adafactor`` (torch >= 2.5):
         * torch has no ``beta1``/momentum; it always uses a relative step ``min(lr, 1/sqrt(t))``
           (``lr`` is only a cap) and always multiplies by ``max(ε2, RMS(θ))``. Here ``lr`` is the
-          step itself and both behaviours are switches (``lr=None``, ``multiply_by_parameter_scale``).
+          step itself and both behaviours are switches (``lr=None``,
+          ``multiply_by_parameter_scale``).
         * torch factors EVERY tensor with ``ndim >= 2`` over its LAST TWO dims (no min-dim
           threshold); here only when the second-largest dim ``>= min_dim_size_to_factor``, over
           the two largest axes.
         * torch's ``eps1`` (default: dtype eps) is not added to ``g²``; it clamps the denominators
-          (``R C / max(mean R, ε1)``, ``G / max(sqrt V, ε1)``). Here ``ε1 = 1e-30`` is added to ``g²``.
+          (``R C / max(mean R, ε1)``, ``G / max(sqrt V, ε1)``). Here ``ε1 = 1e-30`` is added
+          to ``g²``.
     Differences from HF ``transformers.Adafactor``:
         * HF defaults to ``relative_step=True`` (``lr=None``; ``warmup_init`` option) and then
           ignores external schedulers; here ``lr=1e-3`` is used directly (Su's setting ≈ HF
@@ -131,19 +142,28 @@ class AdaFactor(torch.optim.Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         if lr is not None and not lr >= 0.0:
-            raise ValueError(f"AdaFactor lr={lr!r}: use a float >= 0, or None for the relative step")
+            raise ValueError(
+                f"AdaFactor lr={lr!r}: use a float >= 0, or None for the relative step"
+            )
         if not 0.0 <= beta1 < 1.0:
             raise ValueError(f"AdaFactor beta1={beta1!r}: use 0 (no momentum) or a float in (0, 1)")
         if beta2 is not None and not 0.0 <= beta2 < 1.0:
-            raise ValueError(f"AdaFactor beta2={beta2!r}: use None (1 - t^-0.8) or a float in [0, 1)")
+            raise ValueError(
+                f"AdaFactor beta2={beta2!r}: use None (1 - t^-0.8) or a float in [0, 1)"
+            )
         if epsilon1 < 0.0 or epsilon2 < 0.0:
-            raise ValueError(f"AdaFactor epsilon1={epsilon1!r}, epsilon2={epsilon2!r}: use floats >= 0")
+            raise ValueError(
+                f"AdaFactor epsilon1={epsilon1!r}, epsilon2={epsilon2!r}: use floats >= 0"
+            )
         if clipping_threshold is not None and not clipping_threshold > 0.0:
             raise ValueError(
-                f"AdaFactor clipping_threshold={clipping_threshold!r}: use a float > 0 or None to disable"
+                f"AdaFactor clipping_threshold={clipping_threshold!r}: "
+                "use a float > 0, or None to disable clipping"
             )
         if min_dim_size_to_factor < 1:
-            raise ValueError(f"AdaFactor min_dim_size_to_factor={min_dim_size_to_factor!r}: use an int >= 1")
+            raise ValueError(
+                f"AdaFactor min_dim_size_to_factor={min_dim_size_to_factor!r}: use an int >= 1"
+            )
         if weight_decay < 0.0:
             raise ValueError(f"AdaFactor weight_decay={weight_decay!r}: use a float >= 0")
         defaults = dict(
@@ -156,7 +176,7 @@ class AdaFactor(torch.optim.Optimizer):
 
     @staticmethod
     def step_size(group: dict[str, Any], t: int) -> float:
-        """``α_t``: ``group["lr"]``, or the relative step ``min(1e-2, 1/sqrt(t))`` when it is None."""
+        """``α_t``: ``group["lr"]``, or the relative step ``min(1e-2, 1/sqrt(t))`` if it is None."""
         if group["lr"] is not None:
             return float(group["lr"])
         rel = min(1e-2, 1.0 / math.sqrt(t))
@@ -186,7 +206,9 @@ class AdaFactor(torch.optim.Optimizer):
         return state
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+    def step(  # type: ignore[override]
+        self, closure: Callable[[], float] | None = None
+    ) -> float | None:
         """Perform one AdaFactor update on every parameter that has a gradient."""
         loss = None
         if closure is not None:
@@ -197,7 +219,9 @@ class AdaFactor(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 if p.is_complex():
-                    raise RuntimeError("AdaFactor does not support complex parameters; view them as real")
+                    raise RuntimeError(
+                        "AdaFactor does not support complex parameters; use torch.view_as_real"
+                    )
                 self._update(p, group)
         return loss
 
@@ -221,7 +245,9 @@ class AdaFactor(torch.optim.Optimizer):
         clip = group["clipping_threshold"]
         if "exp_avg_sq_row" in state:
             vr, vc = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
-            largest, second = factored_axes(p.shape, group["min_dim_size_to_factor"])  # type: ignore[misc]
+            axes = factored_axes(p.shape, group["min_dim_size_to_factor"])
+            assert axes is not None  # state layout was chosen from the same shape
+            largest, second = axes
             g2 = torch.mul(g, g, out=self._scratch(g))
             # mean(g² + ε1) == mean(g²) + ε1: ε1 is added to the small statistics (saves a pass)
             vr.mul_(beta2).add_(g2.mean(dim=largest, keepdim=True).add_(eps1), alpha=1.0 - beta2)
