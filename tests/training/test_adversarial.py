@@ -195,3 +195,30 @@ def test_wrong_embedding_path_names_key_and_candidates(method: str) -> None:
                             AdversarialConfig(method=method, embedding="head"))
     with pytest.raises(ConfigError, match="is a Linear, not nn.Embedding"):
         trainer.fit(TinyText(), DataLoader(_data(4), batch_size=2))
+
+
+class TinyAttention(TinyText):
+    """Adds a TransformerEncoderLayer: fused CPU attention has no double backward."""
+
+    def __init__(self) -> None:
+        super().__init__(OptimizerConfig(name="sgd", lr=0.1), dtype=torch.float32)
+        self.block = nn.TransformerEncoderLayer(D + 1, 1, 8, dropout=0.0, batch_first=True)
+        self.encoder["tok"] = nn.Embedding(V, D + 1)
+        self.head = nn.Linear(D + 1, C)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        h = self.block(self.encoder["tok"](x))                       # (B, L, D+1)
+        return nn.functional.cross_entropy(self.head(h.mean(1)), y), {}
+
+
+def test_gradient_penalty_through_attention_uses_math_sdpa() -> None:
+    model = TinyAttention()
+    cfg = TrainerConfig(max_steps=2, accelerator="cpu", limit_val_batches=0)
+    trainer = build_trainer(cfg, AdversarialConfig(method="gp", embedding="encoder.tok"))
+    trainer.fit(model, DataLoader(_data(4), batch_size=2))
+    assert trainer.global_step == 2
+    with pytest.raises(RuntimeError, match="derivative for .* not implemented"):
+        trainer = build_trainer(cfg, callbacks=[GradientPenalty(embedding="encoder.tok",
+                                                                math_attention=False)])
+        trainer.fit(TinyAttention(), DataLoader(_data(4), batch_size=2))

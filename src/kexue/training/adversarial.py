@@ -166,14 +166,23 @@ class GradientPenalty(L.Callback):
     ``create_graph=True``; the penalty is back-propagated first with ``retain_graph=True`` and the
     normal backward follows. Several calls of the embedding in one forward are all penalised.
 
+    The model must be twice differentiable. Fused attention kernels are not (torch 2.13 on CPU:
+    "derivative for aten::_scaled_dot_product_flash_attention_for_cpu_backward is not
+    implemented"), so by default the training forward runs under
+    ``sdpa_kernel(SDPBackend.MATH)`` (same result, composed of differentiable ops, slower).
+
     Args:
         epsilon: Penalty weight (Su: 1.0).
         embedding: Dotted submodule name of the ``nn.Embedding`` (``adversarial.embedding``).
+        math_attention: Force the math SDPA backend during training forwards (see above).
     """
 
-    def __init__(self, epsilon: float = 1.0, embedding: str = "embedding") -> None:
+    def __init__(self, epsilon: float = 1.0, embedding: str = "embedding",
+                 math_attention: bool = True) -> None:
         self.epsilon = float(epsilon)
         self.embedding = embedding
+        self.math_attention = math_attention
+        self._sdpa_ctx: Any = None
         self._handle: Any = None
         self._outputs: list[torch.Tensor] = []
         self._capture = False
@@ -201,14 +210,29 @@ class GradientPenalty(L.Callback):
         self._outputs.append(output)
         return None
 
+    def _enter_math_attention(self) -> None:
+        if self.math_attention and self._sdpa_ctx is None:
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            self._sdpa_ctx = sdpa_kernel(SDPBackend.MATH)
+            self._sdpa_ctx.__enter__()
+
+    def _exit_math_attention(self) -> None:
+        if self._sdpa_ctx is not None:
+            ctx, self._sdpa_ctx = self._sdpa_ctx, None
+            ctx.__exit__(None, None, None)
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         self._outputs = []
         self._capture = True
+        self._enter_math_attention()
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            loss: torch.Tensor) -> None:
         self._capture = False
+        if not self._busy:
+            self._exit_math_attention()      # the forward is done
         if self._busy or not self._outputs or not loss.requires_grad:
             return
         outputs, self._outputs = self._outputs, []
@@ -230,3 +254,8 @@ class GradientPenalty(L.Callback):
                            batch: Any, batch_idx: int) -> None:
         self._outputs = []
         self._capture = False
+        self._exit_math_attention()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                     exception: BaseException) -> None:
+        self._exit_math_attention()
