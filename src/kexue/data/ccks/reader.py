@@ -29,14 +29,16 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from kexue.data.ccks.kb import ColumnBuffer, el_preprocess, strip_title_marks
-from kexue.io import Line
+
+if TYPE_CHECKING:  # kexue.io pulls in torch; the readers only need Line's shape
+    from kexue.io import Line
 
 RECORD_MAX_CHARS = 200
 REJECT_COLUMNS = ["file", "line", "level", "reason", "detail", "record"]
@@ -134,14 +136,19 @@ def _str_list(obj: dict[str, Any], key: str) -> list[str]:
 
 
 def _kb_data(obj: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = []
-    for i, item in enumerate(_field(obj, "data", list)):
+    data = _field(obj, "data", list)
+    try:  # fast path; the loop below only runs to name the bad item
+        pairs = [(item["predicate"], item["object"]) for item in data]
+        if all(type(p) is str and type(o) is str for p, o in pairs):
+            return pairs
+    except (KeyError, TypeError, IndexError):
+        pass
+    for i, item in enumerate(data):
         if not (isinstance(item, dict) and isinstance(item.get("predicate"), str)
                 and isinstance(item.get("object"), str)):
             raise BadRecord("bad_field", f"data[{i}] must be an object with string "
                                          "'predicate' and 'object'")
-        pairs.append((item["predicate"], item["object"]))
-    return pairs
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass
