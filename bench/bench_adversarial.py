@@ -6,10 +6,11 @@ data, same process: ``build_trainer`` runs with ``adversarial.method`` none / fg
 machine hit all alike). Per batch (``on_train_batch_start`` -> ``on_train_batch_end``, warm-up
 batch dropped) both the wall time and the process CPU time (``time.process_time``, one torch
 thread) are recorded; on a loaded shared CPU the CPU-time median is the reliable cost measure,
-wall time is printed for reference (on CUDA only wall time is meaningful). Expected: FGM about 2x (one extra forward +
-backward), GP 2-3x (double backward through the network).
+wall time is printed for reference (on CUDA only wall time is meaningful). Expected: FGM about
+2x (one extra forward + backward), GP 2-3x (double backward through the network).
 
-Run: ``.venv/bin/python bench/bench_adversarial.py [--quick]`` -> table + ``bench/results/adversarial.json``.
+Run: ``.venv/bin/python bench/bench_adversarial.py [--quick]``
+-> table + ``bench/results/adversarial.json``.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from kexue.training.module import KexueModule  # noqa: E402
 from kexue.training.trainer import build_trainer  # noqa: E402
 
 SIZES = {
-    "full": dict(vocab=4000, d=128, heads=4, d_ff=512, layers=2, seq=64, batch=16, steps=8, rounds=3),
-    "quick": dict(vocab=1000, d=64, heads=4, d_ff=256, layers=1, seq=32, batch=16, steps=6, rounds=2),
+    "full": dict(vocab=4000, d=128, heads=4, d_ff=512, layers=2, seq=64, batch=16, steps=8,
+                 rounds=3),
+    "quick": dict(vocab=1000, d=64, heads=4, d_ff=256, layers=1, seq=32, batch=16, steps=6,
+                  rounds=2),
 }
 METHODS = {
     "plain": AdversarialConfig(method="none"),
@@ -50,7 +53,8 @@ class Encoder(KexueModule):
     def __init__(self, s: dict) -> None:
         super().__init__(OptimizerConfig(name="adamw", lr=1e-3))
         self.embedding = nn.Embedding(s["vocab"], s["d"])
-        layer = nn.TransformerEncoderLayer(s["d"], s["heads"], s["d_ff"], dropout=0.0, batch_first=True)
+        layer = nn.TransformerEncoderLayer(s["d"], s["heads"], s["d_ff"], dropout=0.0,
+                                           batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, s["layers"], enable_nested_tensor=False)
         self.head = nn.Linear(s["d"], 10)
 
@@ -75,7 +79,8 @@ class StepTimer(L.Callback):
         self.cpu.append(time.process_time() - self.c)
 
 
-def run_once(s: dict, adv: AdversarialConfig, data: TensorDataset) -> tuple[list[float], list[float]]:
+def run_once(s: dict, adv: AdversarialConfig,
+             data: TensorDataset) -> tuple[list[float], list[float]]:
     torch.manual_seed(0)
     timer = StepTimer()
     cfg = TrainerConfig(max_epochs=1, limit_val_batches=0)
@@ -110,7 +115,8 @@ def main() -> None:
              "n_steps": len(wall[m])} for m in METHODS]
     print(f"\nAdversarial training step time ({'cuda' if torch.cuda.is_available() else 'cpu'}), "
           f"{size}: {s}")
-    print(f"{'method':>8} | {'CPU ms/step':>11} | {'CPU ratio':>9} | {'wall ms/step':>12} | {'wall ratio':>10}")
+    print(f"{'method':>8} | {'CPU ms/step':>11} | {'CPU ratio':>9} | {'wall ms/step':>12} | "
+          f"{'wall ratio':>10}")
     for r in rows:
         print(f"{r['method']:>8} | {1000 * r['median_cpu_s_per_step']:>11.1f} | "
               f"{r['cpu_ratio_vs_plain']:>9.2f} | {1000 * r['median_wall_s_per_step']:>12.1f} | "

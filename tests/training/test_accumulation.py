@@ -48,7 +48,8 @@ def _fit(model: KexueModule, data, b: int, k: int, epochs: int, exact: bool = Tr
     trainer.fit(model, DataLoader(data, batch_size=b, shuffle=False))
 
 
-def _reference(model: KexueModule, data, big: int, epochs: int, optim: OptimizerConfig) -> nn.Module:
+def _reference(model: KexueModule, data, big: int, epochs: int,
+               optim: OptimizerConfig) -> nn.Module:
     """Independent implementation: plain torch loop over batches of ``big`` = k*b samples."""
     net = copy.deepcopy(model.net)
     opt = (torch.optim.SGD(net.parameters(), lr=optim.lr) if optim.name == "sgd"

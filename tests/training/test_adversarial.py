@@ -37,7 +37,8 @@ class TinyText(KexueModule):
 
 def _data(n: int) -> TensorDataset:
     g = torch.Generator().manual_seed(1)
-    return TensorDataset(torch.randint(0, V, (n, LEN), generator=g), torch.randint(0, C, (n,), generator=g))
+    return TensorDataset(torch.randint(0, V, (n, LEN), generator=g),
+                         torch.randint(0, C, (n,), generator=g))
 
 
 class RestoreCheck(L.Callback):
@@ -60,12 +61,14 @@ class RestoreCheck(L.Callback):
             self.checked += 1
 
 
-def _one_step(adv: AdversarialConfig, k: int, n: int = 6, **trainer_kw) -> tuple[TinyText, TinyText, RestoreCheck]:
-    """Run one optimizer update (k micro-batches of n/k samples); return (trained, initial, check)."""
+def _one_step(adv: AdversarialConfig, k: int, n: int = 6,
+              **trainer_kw) -> tuple[TinyText, TinyText, RestoreCheck]:
+    """One optimizer update from k micro-batches of n/k samples -> (trained, initial, check)."""
     model = TinyText()
     initial = copy.deepcopy(model)
     check = RestoreCheck()
-    cfg = TrainerConfig(max_steps=1, accumulate_grad_batches=k, accelerator="cpu", limit_val_batches=0)
+    cfg = TrainerConfig(max_steps=1, accumulate_grad_batches=k, accelerator="cpu",
+                        limit_val_batches=0)
     trainer = build_trainer(cfg, adv, callbacks=[check], **trainer_kw)
     trainer.fit(model, DataLoader(_data(n), batch_size=n // k))
     assert trainer.global_step == 1
@@ -141,7 +144,8 @@ def test_fgm_su_and_sum_differ_and_differ_from_plain() -> None:
 @pytest.mark.parametrize("k", [1, 2])
 def test_gradient_penalty_matches_double_backward_reference(k: int) -> None:
     eps = 1.3
-    model, initial, _ = _one_step(AdversarialConfig(method="gp", epsilon=eps, embedding="encoder.tok"), k)
+    adv = AdversarialConfig(method="gp", epsilon=eps, embedding="encoder.tok")
+    model, initial, _ = _one_step(adv, k)
     _assert_params(model, _reference_gp(initial, _batches(6, k), eps))
     plain, _, _ = _one_step(AdversarialConfig(method="none"), k)
     assert not torch.allclose(model.head.weight, plain.head.weight, atol=1e-6)
@@ -152,8 +156,10 @@ def test_fgm_with_exact_accumulation_partial_window() -> None:
     eps = 0.5
     model = TinyText()
     initial = copy.deepcopy(model)
-    cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=2, accelerator="cpu", limit_val_batches=0)
-    trainer = build_trainer(cfg, AdversarialConfig(method="fgm", epsilon=eps, embedding="encoder.tok"))
+    cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=2, accelerator="cpu",
+                        limit_val_batches=0)
+    adv = AdversarialConfig(method="fgm", epsilon=eps, embedding="encoder.tok")
+    trainer = build_trainer(cfg, adv)
     trainer.fit(model, DataLoader(_data(6), batch_size=2))
     assert trainer.global_step == 2
     batches = list(DataLoader(_data(6), batch_size=2))
@@ -169,10 +175,10 @@ def test_fgm_with_exact_accumulation_partial_window() -> None:
 def test_bf16_mixed_with_clipping_runs_and_restores(method: str) -> None:
     model = TinyText(OptimizerConfig(name="adam", lr=1e-2), dtype=torch.float32)
     check = RestoreCheck()
-    cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=2, accelerator="cpu", limit_val_batches=0,
-                        precision="bf16-mixed", gradient_clip_val=0.1)
-    trainer = build_trainer(cfg, AdversarialConfig(method=method, epsilon=0.5, embedding="encoder.tok"),
-                            callbacks=[check])
+    cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=2, accelerator="cpu",
+                        limit_val_batches=0, precision="bf16-mixed", gradient_clip_val=0.1)
+    adv = AdversarialConfig(method=method, epsilon=0.5, embedding="encoder.tok")
+    trainer = build_trainer(cfg, adv, callbacks=[check])
     trainer.fit(model, DataLoader(_data(8), batch_size=2))
     assert trainer.global_step == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())

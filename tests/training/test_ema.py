@@ -60,7 +60,8 @@ def _fit(k: int, n_batches: int, val: bool = False):
     rec = Recorder()
     cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=k, accelerator="cpu",
                         limit_val_batches=1.0 if val else 0)
-    trainer = build_trainer(cfg, ema=EMAConfig(decay=DECAY), callbacks=[rec], num_sanity_val_steps=0)
+    trainer = build_trainer(cfg, ema=EMAConfig(decay=DECAY), callbacks=[rec],
+                            num_sanity_val_steps=0)
     trainer.fit(model, _loader(2 * n_batches), _loader(4) if val else None)
     return model, initial, rec, EMA.find(trainer)
 

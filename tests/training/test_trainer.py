@@ -1,4 +1,4 @@
-"""build_trainer wiring: callbacks from configs, fail-fast validation, fast_dev_run smoke per trick."""
+"""build_trainer wiring: callbacks from configs, fail-fast checks, fast_dev_run smoke per trick."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ class Classifier(KexueModule):
     """Token classifier: Embedding -> mean -> Linear (float32, as pipelines use)."""
 
     def __init__(self) -> None:
-        super().__init__(OptimizerConfig(name="adamw", lr=1e-2, scheduler="linear_warmup", warmup_steps=1))
+        super().__init__(OptimizerConfig(name="adamw", lr=1e-2, scheduler="linear_warmup",
+                                         warmup_steps=1))
         self.embedding = nn.Embedding(11, 8)
         self.out = nn.Linear(8, 3)
 
@@ -67,7 +68,8 @@ def test_fast_dev_run_smoke(name: str) -> None:
 
 def test_callbacks_order_and_types() -> None:
     cbs = build_callbacks(TrainerConfig(accumulate_grad_batches=3),
-                          AdversarialConfig(method="fgm", epsilon=0.3, mode="sum", embedding="enc.tok"),
+                          AdversarialConfig(method="fgm", epsilon=0.3, mode="sum",
+                                            embedding="enc.tok"),
                           EMAConfig(decay=0.99))
     assert [type(c) for c in cbs] == [ExactAccumulation, FGM, EMA]
     assert (cbs[1].epsilon, cbs[1].mode, cbs[1].embedding) == (0.3, "sum", "enc.tok")

@@ -54,7 +54,7 @@ def batchnorm_layers(module: nn.Module) -> list[str]:
 
 
 class AccumulationGuard(L.Callback):
-    """Warn (once, at fit start) when ``accumulate_grad_batches > 1`` and the model has BatchNorm."""
+    """Warn at fit start when ``accumulate_grad_batches > 1`` and the model has BatchNorm."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         k = trainer.accumulate_grad_batches

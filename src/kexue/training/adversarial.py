@@ -41,7 +41,8 @@ from torch import nn
 from kexue.config import ConfigError
 
 
-def resolve_embedding(pl_module: nn.Module, path: str, key: str = "adversarial.embedding") -> nn.Embedding:
+def resolve_embedding(pl_module: nn.Module, path: str,
+                      key: str = "adversarial.embedding") -> nn.Embedding:
     """Return the ``nn.Embedding`` at dotted ``path`` or fail naming ``key`` and the candidates."""
     candidates = [n for n, m in pl_module.named_modules() if isinstance(m, nn.Embedding)]
     try:
@@ -82,9 +83,11 @@ class FGM(L.Callback):
         mode: ``"su"`` = update from the adversarial loss only; ``"sum"`` = clean + adversarial.
     """
 
-    def __init__(self, epsilon: float = 0.5, embedding: str = "embedding", mode: str = "su") -> None:
+    def __init__(self, epsilon: float = 0.5, embedding: str = "embedding",
+                 mode: str = "su") -> None:
         if mode not in ("su", "sum"):
-            raise ConfigError(f"Invalid parameter 'adversarial.mode': {mode!r}. Fix: use su or sum.")
+            raise ConfigError(
+                f"Invalid parameter 'adversarial.mode': {mode!r}. Fix: use su or sum.")
         self.epsilon = float(epsilon)
         self.embedding = embedding
         self.mode = mode

@@ -63,9 +63,11 @@ def build_callbacks(
     callbacks: list[L.Callback] = []
     if trainer_cfg.accumulate_grad_batches > 1:
         # Both warn on BatchNorm; only ExactAccumulation re-weights partial / unequal windows.
-        callbacks.append(ExactAccumulation() if trainer_cfg.exact_accumulation else AccumulationGuard())
+        callbacks.append(ExactAccumulation() if trainer_cfg.exact_accumulation
+                         else AccumulationGuard())
     if adversarial is not None and adversarial.method == "fgm":
-        callbacks.append(FGM(adversarial.epsilon, embedding=adversarial.embedding, mode=adversarial.mode))
+        callbacks.append(FGM(adversarial.epsilon, embedding=adversarial.embedding,
+                             mode=adversarial.mode))
     elif adversarial is not None and adversarial.method == "gp":
         callbacks.append(GradientPenalty(adversarial.epsilon, embedding=adversarial.embedding))
     if ema is not None and ema.decay > 0:
