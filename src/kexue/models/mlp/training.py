@@ -1,0 +1,136 @@
+"""Fit an :class:`MLPClassifier` on in-memory tensors with ``build_trainer``, recording history.
+
+Used by the ``tricks`` pipeline nodes and by ``bench/bench_framework_overhead.py`` (so the bench
+times exactly the node's code path).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from kexue.models.mlp.model import MLPClassifier, MLPConfig
+from kexue.training.config import OptimizerConfig, TrainerConfig
+from kexue.training.trainer import build_trainer
+
+HISTORY_COLUMNS = ["epoch", "optimizer_steps", "train_loss", "train_acc", "val_loss", "val_acc"]
+
+
+class EpochHistory(L.Callback):
+    """Collect one row per training epoch from ``trainer.callback_metrics`` (no logger files).
+
+    ``train_loss`` / ``train_acc`` are the epoch means of the logged micro-batch values (model in
+    train mode, dropout on, like Keras' progress bar); ``val_*`` come from the validation pass that
+    Lightning runs at the end of each epoch, before ``on_train_epoch_end``.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        m = trainer.callback_metrics
+
+        def get(key: str) -> float:
+            return float(m[key]) if key in m else float("nan")
+
+        self.rows.append({
+            "epoch": trainer.current_epoch + 1,
+            "optimizer_steps": trainer.global_step,
+            "train_loss": get("train/loss_epoch"),
+            "train_acc": get("train/acc"),
+            "val_loss": get("val/loss"),
+            "val_acc": get("val/acc"),
+        })
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=HISTORY_COLUMNS)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_classifier` returns: the trained module, its history and run statistics."""
+
+    module: MLPClassifier
+    history: pd.DataFrame
+    optimizer_steps: int
+    samples_seen: int
+    wall_seconds: float
+
+
+def fit_classifier(
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    model_cfg: MLPConfig,
+    optim_cfg: OptimizerConfig,
+    trainer_cfg: TrainerConfig,
+    batch_size: int,
+    seed: int,
+    val_batch_size: int = 1000,
+    num_threads: int = 0,
+    **trainer_overrides: Any,
+) -> FitResult:
+    """Seed, build the model and a ``build_trainer`` Trainer, fit, and return the history.
+
+    Runs that share ``seed`` start from identical weights and see the training samples in the
+    same order (the shuffling generator is seeded from ``seed`` too), whatever their batch size.
+
+    Args:
+        train: ``(x, y)`` training tensors, ``x`` (N, in_dim) float, ``y`` (N,) int64.
+        val: Validation tensors evaluated after every epoch, or None.
+        model_cfg: MLP architecture.
+        optim_cfg: Optimizer / scheduler.
+        trainer_cfg: Trainer settings (``accumulate_grad_batches`` etc.).
+        batch_size: Micro-batch size of the training DataLoader.
+        seed: Seed for ``lightning.seed_everything`` and the shuffling generator.
+        val_batch_size: Batch size of the validation pass.
+        num_threads: ``torch.set_num_threads`` during the fit (restored afterwards); 0 leaves it.
+            Batch-1 CPU training of a small MLP is fastest on ONE thread: with two intra-op
+            threads on a busy 2-core machine we measured a 10x slowdown (OpenMP spin-waits).
+        **trainer_overrides: Passed to ``build_trainer`` (e.g. ``num_sanity_val_steps``).
+    """
+    L.seed_everything(seed, workers=True, verbose=False)
+    module = MLPClassifier(model_cfg, optim_cfg)
+    generator = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size, shuffle=True,
+                              generator=generator, num_workers=trainer_cfg.num_workers)
+    val_loader = None
+    if val is not None:
+        val_loader = DataLoader(TensorDataset(*val), batch_size=val_batch_size, shuffle=False)
+    history = EpochHistory()
+    overrides: dict[str, Any] = {"num_sanity_val_steps": 0}
+    overrides.update(trainer_overrides)
+    trainer = build_trainer(trainer_cfg, callbacks=[history], **overrides)
+    previous_threads = torch.get_num_threads()
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+    try:
+        start = time.perf_counter()
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        wall = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous_threads)
+    batches = trainer.num_training_batches           # after limit_train_batches
+    samples = int(min(len(train[0]), batches * batch_size) * trainer.current_epoch)
+    module = module.cpu().eval()
+    return FitResult(module, history.frame(), int(trainer.global_step), samples, wall)
+
+
+@torch.no_grad()
+def evaluate_classifier(module: MLPClassifier, x: torch.Tensor, y: torch.Tensor,
+                        batch_size: int = 1000) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``module`` (eval mode) on ``(x, y)``."""
+    module.eval()
+    correct, loss_sum = 0, 0.0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        logits = module(xb)                                               # (B, n_classes)
+        loss_sum += float(torch.nn.functional.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(-1) == yb).sum())
+    n = max(1, len(x))
+    return {"acc": correct / n, "loss": loss_sum / n}

@@ -1,0 +1,5 @@
+"""``tricks``: Su's gradient-accumulation result (post 6794) and AdaFactor on real MNIST."""
+
+from kexue.pipelines.tricks.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
