@@ -228,3 +228,28 @@ def test_gradient_penalty_through_attention_uses_math_sdpa() -> None:
         trainer = build_trainer(cfg, callbacks=[GradientPenalty(embedding="encoder.tok",
                                                                 math_attention=False)])
         trainer.fit(TinyAttention(), DataLoader(_data(4), batch_size=2))
+
+
+def _flat_after_step(method: str, scaled: bool) -> torch.Tensor:
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    model = TinyText(OptimizerConfig(name="sgd", lr=1.0), dtype=torch.float32)
+    cfg = TrainerConfig(max_steps=1, accumulate_grad_batches=2, accelerator="cpu",
+                        limit_val_batches=0)
+    kw = {}
+    if scaled:                 # Lightning only scales on CUDA; force a GradScaler on CPU (S=1024)
+        cfg.precision = None
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        kw["plugins"] = [MixedPrecision("16-mixed", "cpu", scaler=scaler)]
+    adv = AdversarialConfig(method=method, epsilon=0.5, embedding="encoder.tok")
+    build_trainer(cfg, adv, **kw).fit(model, DataLoader(_data(4), batch_size=2))
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("method", ["fgm", "gp"])
+def test_amp_loss_scaling_is_undone(method: str) -> None:
+    """With a GradScaler (S=1024) the update matches fp32 up to fp16 noise: g*k/S is right."""
+    fp32, scaled = _flat_after_step(method, False), _flat_after_step(method, True)
+    plain = _flat_after_step("none", False)
+    assert (fp32 - scaled).abs().max() < 1e-3
+    assert (fp32 - plain).abs().max() > 1e-2            # the trick's effect is far above the noise
