@@ -1,0 +1,163 @@
+"""Project-level guarantees: registry, conventions, envs, hooks, telemetry, offline CLI."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import PROJECT_ROOT
+
+PIPELINES = ["tricks", "ccks_ingest", "entity_linking", "corpus_ingest", "title_generation"]
+TRAINING_PIPELINES = ["tricks", "entity_linking", "title_generation"]
+PIPELINE_DIR = PROJECT_ROOT / "src" / "kexue" / "pipelines"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    return dict(pipelines)
+
+
+def _config_loader(env: str | None):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
+        return session.load_context().config_loader
+
+
+def test_telemetry_is_off():
+    assert (PROJECT_ROOT / ".telemetry").read_text().strip() == "consent: false"
+
+
+def test_every_pipeline_is_registered_and_default_runs_all(registry):
+    assert set(PIPELINES) <= set(registry)
+    default_nodes = {n.name for n in registry["__default__"].nodes}
+    for name in PIPELINES:
+        assert {n.name for n in registry[name].nodes} <= default_nodes
+
+
+def test_every_node_has_an_explicit_stable_name(registry):
+    for name in PIPELINES:
+        for node in registry[name].nodes:
+            assert node._name, f"node {node.name} of pipeline {name} has no explicit name="
+
+
+def test_one_parameters_file_and_test_folder_per_pipeline():
+    for name in PIPELINES:
+        assert (PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").is_file(), name
+        assert (PROJECT_ROOT / "tests" / "pipelines" / name).is_dir(), name
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_pipelines_never_import_each_other():
+    for pipe_dir in sorted(p for p in PIPELINE_DIR.iterdir() if p.is_dir() and p.name != "__pycache__"):
+        for py in pipe_dir.glob("*.py"):
+            for mod in _imports(py):
+                if mod.startswith("kexue.pipelines."):
+                    assert mod.split(".")[2] == pipe_dir.name, f"{py} imports {mod}"
+
+
+FILE_IO_CALLS = {"open", "read_csv", "read_parquet", "to_csv", "to_parquet", "read_json", "to_json",
+                 "savefig", "save", "load", "write_text", "read_text", "dump"}
+
+
+def test_pipeline_nodes_do_no_file_io():
+    """Nodes must go through the catalog: no open()/pandas/torch file calls in pipelines/."""
+    offenders = []
+    for py in PIPELINE_DIR.glob("*/*.py"):
+        for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+                base = getattr(getattr(fn, "value", None), "id", "")
+                if name == "open" or (name in FILE_IO_CALLS and base in {"pd", "torch", "json", "plt", "np"}):
+                    offenders.append(f"{py.relative_to(PROJECT_ROOT)}:{node.lineno} {name}")
+    assert not offenders, offenders
+
+
+def test_gpu_env_soft_merges_parameters_and_sets_gpu():
+    base = _config_loader(None)["parameters"]
+    gpu = _config_loader("gpu")["parameters"]
+    assert gpu["seed"] == base["seed"]
+    for name in TRAINING_PIPELINES:
+        assert gpu[name]["trainer"]["accelerator"] == "gpu", name
+        # soft merge: keys only defined in base survive under the gpu env
+        assert set(base[name]) <= set(gpu[name]), name
+    for name in PIPELINES:
+        assert (PROJECT_ROOT / "conf" / "gpu" / f"parameters_{name}.yml").is_file(), name
+
+
+def test_gpu_env_versions_every_persisted_dataset_under_its_own_root():
+    base = _config_loader(None)["catalog"]
+    gpu = _config_loader("gpu")["catalog"]
+    persisted = {k: v for k, v in gpu.items() if isinstance(v, dict) and "filepath" in v}
+    assert persisted
+    for name, entry in persisted.items():
+        if entry["filepath"].startswith("data/01_raw"):
+            continue  # raw inputs are read-only and shared
+        assert entry["filepath"].startswith("data/gpu/"), (name, entry["filepath"])
+        assert entry.get("versioned") is True, name
+        local = base.get(name, {})
+        if "filepath" in local:
+            assert not local["filepath"].startswith("data/gpu/") and not local.get("versioned"), name
+    assert gpu["{default_dataset}"]["versioned"] is True  # catch-all persists in-memory outputs
+
+
+def test_seed_hook_seeds_torch_and_run_id_hook_exposes_run_id():
+    from kedro.io import DataCatalog
+
+    from kexue.hooks import RunMetadataHooks, SeedHooks
+
+    catalog = DataCatalog()
+    catalog["params:seed"] = 123
+    draws = []
+    for _ in range(2):
+        SeedHooks().before_pipeline_run({"run_id": "r1"}, None, catalog)
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1])
+    catalog["params:seed"] = 124
+    SeedHooks().before_pipeline_run({"run_id": "r1"}, None, catalog)
+    assert not torch.equal(torch.rand(3), draws[0])
+    RunMetadataHooks().before_pipeline_run({"run_id": "2026-01-01T00.00.00.000Z"}, None, catalog)
+    assert catalog.load("run_id") == "2026-01-01T00.00.00.000Z"
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1")
+    kedro = Path(sys.executable).parent / "kedro"
+    return subprocess.run([str(kedro), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.slow
+def test_kedro_registry_list_and_viz_build_work_offline(kedro_project):
+    listed = _cli(["registry", "list"], kedro_project)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    for name in PIPELINES:
+        assert name in listed.stdout
+    built = _cli(["viz", "build"], kedro_project)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert (kedro_project / "build" / "api" / "main").is_file()
+    for name in PIPELINES:
+        assert (kedro_project / "build" / "api" / "pipelines" / name).is_file(), name
