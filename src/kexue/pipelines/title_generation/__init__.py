@@ -1,0 +1,1 @@
+"""Title generation with bidirectional decoding (kexue.fm post 6877)."""

@@ -1,0 +1,163 @@
+"""Nodes of ``title_generation``: encode pairs, train the L2R/R2L baseline and the bidirectional
+seq2seq (+ optional second pass), decode the test split four ways, and report."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from kexue.config import build_config
+from kexue.data.corpora.vocab import CharVocab
+from kexue.models.title_gen.batching import TitleDataset, encode_texts
+from kexue.models.title_gen.config import DataConfig, DecodeConfig, SecondPassConfig, Seq2SeqConfig
+from kexue.models.title_gen.evaluation import joint_greedy_split, resolve_device
+from kexue.models.title_gen.report import evaluate_models, render_report
+from kexue.models.title_gen.training import fit_seq2seq, from_bundle, to_bundle, torch_threads
+from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
+
+logger = logging.getLogger(__name__)
+P = "params:title_generation"
+REQUIRED_COLUMNS = ("pair_id", "source", "target", "split")
+
+
+def encode_title_pairs(title_pairs: pd.DataFrame, title_vocab: dict[str, Any],
+                       data_params: dict[str, Any]) -> dict[str, Any]:
+    """Encode sources and titles of every split to id lists (no specials, truncated).
+
+    Args:
+        title_pairs: ``pair_id, source, target, split (train|dev|test), ...`` (corpus_ingest).
+        title_vocab: ``CharVocab.to_dict()`` output.
+        data_params: ``params:title_generation.data`` (:class:`DataConfig`).
+
+    Returns:
+        ``{"vocab_size": V, "splits": {split: {"pair_id", "source", "target", "x", "title"}}}``;
+        the train split is capped at ``max_train_examples`` and test at ``max_eval_examples``.
+    """
+    cfg = build_config(DataConfig, data_params, where=f"{P}.data")
+    missing = [c for c in REQUIRED_COLUMNS if c not in title_pairs.columns]
+    if missing:
+        raise ValueError(f"title_pairs lacks columns {missing}; run the corpus_ingest pipeline first")
+    vocab = CharVocab.from_dict(title_vocab)
+    caps = {"train": cfg.max_train_examples, "test": cfg.max_eval_examples}
+    splits: dict[str, dict[str, list]] = {}
+    for split in ("train", "dev", "test"):
+        df = title_pairs[title_pairs["split"] == split]
+        if caps.get(split):
+            df = df.head(caps[split])
+        sources, targets = df["source"].astype(str).tolist(), df["target"].astype(str).tolist()
+        splits[split] = {"pair_id": df["pair_id"].astype(str).tolist(), "source": sources,
+                         "target": targets,
+                         "x": encode_texts(vocab, sources, cfg.max_source_len),
+                         "title": encode_texts(vocab, targets, cfg.max_target_len)}
+    if not splits["train"]["x"]:
+        raise ValueError("title_pairs has no 'train' rows; check corpus_ingest.split settings")
+    logger.info("title pairs encoded: %s", {s: len(v["x"]) for s, v in splits.items()})
+    return {"vocab_size": len(vocab), "splits": splits}
+
+
+TOP_LEVEL_KEYS = {"device", "cpu_threads", "data", "model", "trainer", "optimizer", "adversarial",
+                  "ema", "second_pass", "decode"}
+
+
+def _configs(params: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {[f'{P}.{k}' for k in unknown]}. Valid keys: "
+                         f"{sorted(TOP_LEVEL_KEYS)}. Fix: correct conf/base/parameters_title_generation.yml")
+    return {
+        "data": build_config(DataConfig, params.get("data"), where=f"{P}.data"),
+        "trainer": build_config(TrainerConfig, params.get("trainer"), where=f"{P}.trainer"),
+        "optim": build_config(OptimizerConfig, params.get("optimizer"), where=f"{P}.optimizer"),
+        "adv": build_config(AdversarialConfig, params.get("adversarial"), where=f"{P}.adversarial"),
+        "ema": build_config(EMAConfig, params.get("ema"), where=f"{P}.ema"),
+    }
+
+
+def _train(encoded: dict[str, Any], params: dict[str, Any], seed: int, cross: bool) -> dict[str, Any]:
+    cfgs = _configs(params)
+    model_cfg = build_config(Seq2SeqConfig, {**params.get("model", {}),
+                                             "vocab_size": encoded["vocab_size"],
+                                             "cross_attention": cross}, where=f"{P}.model")
+    tr, dev = encoded["splits"]["train"], encoded["splits"]["dev"]
+    with torch_threads(int(params.get("cpu_threads", 0))):
+        model, history = fit_seq2seq(
+            model_cfg, TitleDataset(tr["x"], tr["title"]), TitleDataset(dev["x"], dev["title"]),
+        batch_size=cfgs["data"].batch_size, trainer_cfg=cfgs["trainer"], optim_cfg=cfgs["optim"],
+        adversarial_cfg=cfgs["adv"], ema_cfg=cfgs["ema"], seed=seed)
+    return to_bundle(model, "bidirectional" if cross else "baseline", history)
+
+
+def train_title_baseline(encoded: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Train the baseline: L2R and R2L decoders WITHOUT cross-direction attention (a bundle)."""
+    return _train(encoded, params, seed, cross=False)
+
+
+def train_title_bidirectional(encoded: dict[str, Any], params: dict[str, Any],
+                              seed: int) -> dict[str, Any]:
+    """Train the bidirectional seq2seq (decoders attend to each other, mask_right; a bundle)."""
+    return _train(encoded, params, seed, cross=True)
+
+
+def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any],
+                            params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Optional second pass: fine-tune the bidirectional model on GENERATED opposite-direction
+    context (first-pass joint greedy decode of every training source) while predicting gold.
+
+    Returns:
+        A model bundle, or ``{"kind": "disabled"}`` when ``second_pass.enabled`` is false.
+    """
+    sp = build_config(SecondPassConfig, params.get("second_pass"), where=f"{P}.second_pass")
+    if not sp.enabled:
+        return {"kind": "disabled"}
+    cfgs = _configs(params)
+    dec = build_config(DecodeConfig, params.get("decode"), where=f"{P}.decode")
+    first = from_bundle(bidi_bundle)
+    device = resolve_device(params.get("device", "auto"))
+    tr, dev = encoded["splits"]["train"], encoded["splits"]["dev"]
+    threads = torch_threads(int(params.get("cpu_threads", 0)))
+    with threads:
+        ctx = {name: joint_greedy_split(first, split["x"], max_len=dec.max_len,
+                                        batch_size=max(dec.batch_size, 32), device=device)
+               for name, split in (("train", tr), ("dev", dev))}
+    trainer_cfg = build_config(TrainerConfig, {**params.get("trainer", {}),
+                                               "max_epochs": sp.max_epochs}, where=f"{P}.trainer")
+    optim = build_config(OptimizerConfig, {**params.get("optimizer", {}), "lr": sp.lr},
+                         where=f"{P}.optimizer")
+    with threads:
+        model, history = fit_seq2seq(
+            first.cfg, TitleDataset(tr["x"], tr["title"], *ctx["train"]),
+            TitleDataset(dev["x"], dev["title"], *ctx["dev"]), batch_size=cfgs["data"].batch_size,
+            trainer_cfg=trainer_cfg, optim_cfg=optim, adversarial_cfg=cfgs["adv"],
+            ema_cfg=cfgs["ema"], seed=seed, init_state=first.cpu().state_dict(),
+            mix_gold=sp.mix_gold)
+    return to_bundle(model, "bidirectional_2pass", history)
+
+
+def evaluate_title_generation(baseline: dict[str, Any], bidirectional: dict[str, Any],
+                              second_pass: dict[str, Any], encoded: dict[str, Any],
+                              title_vocab: dict[str, Any], params: dict[str, Any],
+                              ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Decode the test split with every configured method and score it.
+
+    Returns:
+        (metrics table: one row per (model, method) with char ROUGE-1/2/L, BLEU, exact match,
+        seconds per example and its ratio to L2R beam; samples table: generated titles beside
+        the references; leakage dict: teacher-forced CE per direction with gold vs generated
+        opposite-direction context).
+    """
+    dec = build_config(DecodeConfig, params.get("decode"), where=f"{P}.decode")
+    models = {"baseline": from_bundle(baseline), "bidirectional": from_bundle(bidirectional)}
+    if second_pass.get("kind") != "disabled":
+        models["bidirectional_2pass"] = from_bundle(second_pass)
+    with torch_threads(int(params.get("cpu_threads", 0))):
+        return evaluate_models(models, encoded["splits"]["test"], CharVocab.from_dict(title_vocab),
+                               dec, resolve_device(params.get("device", "auto")),
+                               batch_size=build_config(DataConfig, params.get("data")).batch_size)
+
+
+def report_title_generation(metrics: pd.DataFrame, samples: pd.DataFrame,
+                            leakage: dict[str, Any], params: dict[str, Any], run_id: str) -> str:
+    """Markdown report: metrics side by side, the leakage check, samples and an honest verdict."""
+    return render_report(metrics, samples, leakage, params, run_id)
