@@ -41,7 +41,7 @@ class ModelConfig:
     min_char_count: int = 2
     word_vectors: str | None = None
     max_words: int | None = None
-    max_desc_len: int = 128
+    max_desc_len: int = 64
 
     def validate(self) -> None:
         for key in ("char_size", "hidden_size", "conv_size", "dense_size", "heads", "head_dim",
@@ -61,12 +61,18 @@ class DataConfig:
         eval_batch_size: Texts / (mention, candidate) pairs per inference batch.
         max_train_texts: Use at most this many train texts (``null`` = all); a CPU budget knob.
         max_dev_texts: Evaluate on at most this many dev texts (``null`` = all).
+        max_predict_texts: Link at most this many prediction texts (``null`` = all).
+        torch_threads: CPU intra-op threads while the entity-linking nodes run (restored after).
+            The tensors are tiny and the LSTMs sequential, so 1 thread is fastest (2 threads
+            were 7x slower per step on a busy 2-core box); ``null`` keeps torch's default.
     """
 
-    batch_size: int = 32
+    batch_size: int = 64
     eval_batch_size: int = 128
     max_train_texts: int | None = None
     max_dev_texts: int | None = None
+    max_predict_texts: int | None = None
+    torch_threads: int | None = 1
 
     def validate(self) -> None:
         if self.batch_size < 1 or self.eval_batch_size < 1:
