@@ -335,9 +335,15 @@ def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_i
                      f"{m.loc[have['accumulated'], 'optimizer_steps']} for the accumulated run "
                      f"and cost {b1['wall_seconds']:.0f} s vs "
                      f"{m.loc[have['accumulated'], 'wall_seconds']:.0f} s.")
-    for name in (n for n in cfg.adafactor if n in m.index and "large_batch" in have):
+    adafactor = [n for n in cfg.adafactor if n in m.index and "large_batch" in have]
+    for name in adafactor:
         text, _ = _compare(m, name, have["large_batch"], tol)
         lines.append(f"- AdaFactor vs Adam at batch 100: {text}.")
+    if adafactor:
+        lines.append("- Why AdaFactor starts slowly here: with parameter scaling its step is "
+                     "`lr x max(1e-3, RMS(theta))` per tensor, and RMS(theta) is about 0.02-0.03 at "
+                     "PyTorch's init of these layers, so lr 1e-3 (Su's advice, aimed at fine-tuning) "
+                     "moves weights ~40x less per step than Adam at lr 1e-3 when training from scratch.")
     acc = float(m["test_acc"].max())
     se = (acc * (1 - acc) / max(1, data.n_test)) ** 0.5
     lines += [
