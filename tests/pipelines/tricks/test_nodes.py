@@ -66,24 +66,27 @@ def test_split_rejects_impossible_sizes(digits):
         split_images(digits, {**DIGITS, "n_train": 1750}, seed=0)
 
 
-def _run(split, run, **model):
+def _run(split, run, epochs=1, **model):
     train, test = split
-    return train_run(train, test, DIGITS, {"hidden": [32], "dropout": 0.0, **model}, TRAINER,
-                     OPTIM, run, seed=3, run_name="r")
+    return train_run(train, test, DIGITS, {"hidden": [32], "dropout": 0.0, **model},
+                     {**TRAINER, "max_epochs": epochs}, OPTIM, run, seed=3, run_name="r")
 
 
 def test_accumulated_batch1_equals_batch_of_accumulated_size(split):
-    """Independent check of the whole path: 20 x batch-1 accumulated == batch 20 (no dropout)."""
-    big, hist_big = _run(split, {"batch_size": 20})
-    acc, hist_acc = _run(split, {"batch_size": 1, "trainer": {"accumulate_grad_batches": 20}})
+    """Independent check of the whole path: 20 x batch-1 accumulated == batch 20 (no dropout),
+    over two epochs (same init and the same reshuffled sample order in every epoch)."""
+    big, hist_big = _run(split, {"batch_size": 20}, epochs=2)
+    acc, hist_acc = _run(split, {"batch_size": 1, "trainer": {"accumulate_grad_batches": 20}},
+                         epochs=2)
     one, _ = _run(split, {"batch_size": 1})
-    assert big["optimizer_steps"] == acc["optimizer_steps"] == 10 and one["optimizer_steps"] == 200
+    assert big["optimizer_steps"] == acc["optimizer_steps"] == 20 and one["optimizer_steps"] == 200
+    assert acc["samples_seen"] == 400 and len(hist_acc) == 2
     for key, value in big["state_dict"].items():
         torch.testing.assert_close(acc["state_dict"][key], value, atol=2e-6, rtol=1e-5)
     assert not torch.allclose(one["state_dict"]["net.0.weight"], big["state_dict"]["net.0.weight"])
     assert list(hist_acc.columns) == ["epoch", "optimizer_steps", "train_loss", "train_acc",
                                       "val_loss", "val_acc", "run"]
-    assert hist_acc["train_loss"].iloc[0] == pytest.approx(hist_big["train_loss"].iloc[0], rel=1e-4)
+    assert hist_acc["train_loss"].tolist() == pytest.approx(hist_big["train_loss"].tolist(), rel=1e-4)
     assert bundle_to_classifier(acc).model.net[0].in_features == 64
 
 

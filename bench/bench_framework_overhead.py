@@ -1,0 +1,159 @@
+"""Benchmark: framework overhead of the ``tricks`` training path vs a plain PyTorch loop.
+
+Lightning path: exactly what ``train_<run>_node`` runs, ``kexue.models.mlp.training.
+fit_classifier`` (``MLPClassifier(KexueModule)`` + ``build_trainer`` + the ``EpochHistory``
+callback, validation off). Plain path: the same ``MLP`` module, ``torch.optim.Adam``, the same
+seeded ``DataLoader`` and the same number of optimizer steps, in a hand-written loop
+(forward, cross-entropy, ``loss / k`` backward, step and zero_grad every ``k`` micro-batches).
+Both start from ``seed_everything(seed)`` and iterate the same seeded loader, so after ONE epoch
+their weights agree exactly (max abs weight difference printed; one epoch per case because
+Lightning draws extra numbers from the loader's generator during an epoch, so later epochs are
+shuffled differently from the plain loop, though identically across Lightning runs). Cases:
+batch 100; batch 1; batch 1 with 100-step accumulation.
+
+Timing: the median of ``--repeats`` alternating runs, wall clock and process CPU time (the CPU
+ratio is the robust one on a shared machine), one torch thread as in ``conf/base`` (CPU).
+
+Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick]``; prints a table and writes
+``bench/results/framework_overhead.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from kexue.data.mnist import load_embedded, to_tensors  # noqa: E402
+from kexue.models.mlp import MLP, MLPConfig  # noqa: E402
+from kexue.models.mlp.training import fit_classifier  # noqa: E402
+from kexue.training.config import OptimizerConfig, TrainerConfig  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "framework_overhead.json"
+SEED = 42
+
+
+def plain_loop(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int, accumulate: int,
+               epochs: int) -> tuple[float, float, int, dict]:
+    """Hand-written training loop with the same init, data order and update rule."""
+    L.seed_everything(SEED, workers=True, verbose=False)
+    model = MLP(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(SEED))
+    steps = 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.train()
+    for _ in range(epochs):
+        for i, (xb, yb) in enumerate(loader):
+            loss = F.cross_entropy(model(xb), yb)            # (B, 10) logits vs (B,)
+            (loss / accumulate).backward()
+            if (i + 1) % accumulate == 0 or i + 1 == len(loader):
+                optimizer.step()
+                optimizer.zero_grad()
+                steps += 1
+    return time.perf_counter() - wall, time.process_time() - cpu, steps, model.state_dict()
+
+
+def lightning_path(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int,
+                   accumulate: int, epochs: int) -> tuple[float, float, int, dict]:
+    """The node's code path (``fit_classifier``), validation off."""
+    trainer_cfg = TrainerConfig(max_epochs=epochs, accumulate_grad_batches=accumulate,
+                                accelerator="cpu")
+    cpu = time.process_time()
+    result = fit_classifier((x, y), None, cfg, OptimizerConfig(name="adam", lr=1e-3), trainer_cfg,
+                            batch_size, SEED, limit_val_batches=0)
+    cpu = time.process_time() - cpu
+    # wall: fit only (as the node reports it); cpu: the whole call incl. Trainer construction
+    return result.wall_seconds, cpu, result.optimizer_steps, result.module.model.state_dict()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples (CI smoke run)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+
+    table = load_embedded("mnist").sample(frac=1.0, random_state=SEED)
+    x_all, y_all = to_tensors(table, "mnist")
+    cfg = MLPConfig()                                        # 784-512-512-10, dropout 0.2
+    n1 = 200 if args.quick else 800                          # samples for the batch-1 cases
+    cases = [  # name, batch, accumulate, samples, epochs
+        ("batch 100", 100, 1, 5000, 1),
+        ("batch 1", 1, 1, n1, 1),
+        ("batch 1 x accumulate 100", 1, 100, n1, 1),
+    ]
+    rows = []
+    for name, batch, accumulate, n, epochs in cases:
+        x, y = x_all[:n], y_all[:n]
+        walls: dict[str, list[float]] = {"plain": [], "lightning": []}
+        cpus: dict[str, list[float]] = {"plain": [], "lightning": []}
+        for _ in range(args.repeats):
+            for kind, fn in (("plain", plain_loop), ("lightning", lightning_path)):
+                wall, cpu, steps, state = fn(x, y, cfg, batch, accumulate, epochs)
+                walls[kind].append(wall)
+                cpus[kind].append(cpu)
+                if kind == "plain":
+                    plain_steps, plain_state = steps, state
+                else:
+                    light_steps, light_state = steps, state
+        assert plain_steps == light_steps, (plain_steps, light_steps)
+        diff = max(float((plain_state[k] - light_state[k]).abs().max()) for k in plain_state)
+        med = {k: statistics.median(v) for k, v in walls.items()}
+        med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
+        micro = n * epochs // batch
+        rows.append({
+            "case": name, "batch_size": batch, "accumulate": accumulate, "samples": n,
+            "epochs": epochs, "micro_batches": micro, "optimizer_steps": plain_steps,
+            "plain_wall_s": round(med["plain"], 3), "lightning_wall_s": round(med["lightning"], 3),
+            "wall_ratio": round(med["lightning"] / med["plain"], 2),
+            "plain_cpu_s": round(med_cpu["plain"], 3),
+            "lightning_cpu_s": round(med_cpu["lightning"], 3),
+            "cpu_ratio": round(med_cpu["lightning"] / med_cpu["plain"], 2),
+            "overhead_ms_per_micro_batch": round(
+                1000 * (med_cpu["lightning"] - med_cpu["plain"]) / max(1, micro), 3),
+            "max_abs_weight_diff": diff,
+        })
+
+    header = (f"{'case':26s} {'micro':>6s} {'steps':>6s} {'plain s':>8s} {'light s':>8s} "
+              f"{'wall x':>7s} {'cpu x':>6s} {'+ms/mb':>7s} {'max|dW|':>9s}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['case']:26s} {r['micro_batches']:6d} {r['optimizer_steps']:6d} "
+              f"{r['plain_wall_s']:8.2f} {r['lightning_wall_s']:8.2f} {r['wall_ratio']:7.2f} "
+              f"{r['cpu_ratio']:6.2f} {r['overhead_ms_per_micro_batch']:7.3f} "
+              f"{r['max_abs_weight_diff']:9.2e}")
+    result = {
+        "benchmark": "framework_overhead",
+        "what": "tricks node path (KexueModule + build_trainer fit) vs plain torch loop, same steps",
+        "quick": args.quick, "repeats": args.repeats, "torch_threads": 1,
+        "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(),
+        "machine": platform.machine(), "cpus": os.cpu_count(),
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "rows": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
