@@ -13,6 +13,7 @@ from typing import Any, Literal
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.model_selection import train_test_split
 
 from kexue.config import ConfigError, build_config
@@ -231,6 +232,7 @@ def plot_curves(history: pd.DataFrame) -> Figure:
                 yscale="log")
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.legend(fontsize=8)
     fig.tight_layout()
     plt.close(fig)
