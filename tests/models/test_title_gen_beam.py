@@ -22,6 +22,7 @@ def _one_thread():
     yield
     torch.set_num_threads(prev)
 
+
 S, E = 2, 3      # start / end ids (R2L: 3 starts, 2 ends)
 A, B_, C = 4, 5, 6
 V = 7

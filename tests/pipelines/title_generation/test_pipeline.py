@@ -18,6 +18,7 @@ def _one_thread():
     yield
     torch.set_num_threads(prev)
 
+
 TINY_MODEL = {"emb_dim": 8, "enc_hidden": 4, "dec_hidden": 8, "heads": 2, "head_dim": 4,
               "smln_hidden": 4, "out_dim": 8}
 TINY = {

@@ -21,8 +21,10 @@ post; remedy: second pass with generated context, see ``yl_ctx`` / ``yr_ctx``).
 
 Decoding helpers (used by :mod:`kexue.models.title_gen.beam`) recompute each decoder's LSTM over
 the whole prefix every step (no incremental state cache; O(T^2) in the title length, cheap at
-title lengths <= 64), but only the LAST query position goes through the attention heads, and the
-LSTM states of the k hypotheses per direction are computed once and paired k x k afterwards.
+title lengths <= 64), but only the LAST query position goes through the attention heads. In the
+bidirectional search the LSTM states and the source attention run once per hypothesis (N*k rows)
+and only the cross-direction attention, the output Dense and the classifier run on the k x k pairs
+(``DirectionDecoder.pair_head``).
 """
 
 from __future__ import annotations
@@ -110,6 +112,39 @@ class DirectionDecoder(nn.Module):
             parts.append(self.cross(q, other, other, key_mask=other_mask, causal=not last_only))
         parts.append(self.src_attn(q, x, x, key_mask=x_mask))  # (B, Tq, heads*head_dim)
         f = self.out(self.dropout(torch.cat(parts, dim=-1)))  # (B, Tq, out_dim)
+        return F.leaky_relu(f, 0.2)
+
+
+    def pair_head(self, h: Tensor, other: Tensor, other_mask: Tensor, xk: Tensor, xmk: Tensor,
+                  N: int, k: int, own_is_row: bool) -> Tensor:
+        """:meth:`head` at the last position for all k x k pairs, without redundant work.
+
+        The source attention depends on the own hypothesis only, so it runs on N*k rows and is
+        then broadcast; only the cross-direction attention runs on the N*k*k pairs.
+
+        Args:
+            h: (N*k, t, D) own states; ``other`` (N*k, t, D) and ``other_mask`` (N*k, t).
+            xk: (N*k, Lx, C) source per hypothesis; ``xmk`` (N*k, Lx).
+            own_is_row: pair (n, i, j) takes own hypothesis i (L2R) or j (R2L).
+
+        Returns:
+            (N*k*k, 1, out_dim) in pair order (n, i, j).
+        """
+        t, D = h.shape[1], h.shape[2]
+        q = h[:, -1:]  # (N*k, 1, D)
+        src = self.src_attn(q, xk, xk, key_mask=xmk)  # (N*k, 1, A)
+        own_view, other_view = ((N, k, 1), (N, 1, k)) if own_is_row else ((N, 1, k), (N, k, 1))
+
+        def pairs(z: Tensor, view: tuple[int, int, int]) -> Tensor:
+            return z.view(*view, *z.shape[1:]).expand(N, k, k, *z.shape[1:]).reshape(N * k * k, *z.shape[1:])
+
+        q_p = pairs(q, own_view)  # (N*k*k, 1, D)
+        parts = [q_p]
+        if self.cross is not None:
+            o_p, om_p = pairs(other, other_view), pairs(other_mask, other_view)  # (N*k*k, t, D)
+            parts.append(self.cross(q_p, o_p, o_p, key_mask=om_p))
+        parts.append(pairs(src, own_view))
+        f = self.out(self.dropout(torch.cat(parts, dim=-1)))  # (N*k*k, 1, out_dim)
         return F.leaky_relu(f, 0.2)
 
 
@@ -239,18 +274,18 @@ class Seq2Seq(nn.Module):
             attends to R2L_j; ``pr[n, i, j]`` = R2L_j's when it attends to L2R_i.
         """
         N, k, t = yl.shape
+        Lx = enc_pairs["x"].shape[1]
+        # per-hypothesis (N*k rows) views of the pair-repeated source: rows (n, i, j=0)
+        xk = enc_pairs["x"].view(N, k, k, Lx, -1)[:, :, 0].reshape(N * k, Lx, -1)
+        xmk = enc_pairs["x_mask"].view(N, k, k, Lx)[:, :, 0].reshape(N * k, Lx)
         rows = {"x_max": enc_pairs["x_max"].view(N, k, k, -1)[:, :, 0].reshape(N * k, -1)}
-        hl = self.states(rows, yl.reshape(N * k, t), "l2r").view(N, k, 1, t, -1)  # states once per hyp
-        hr = self.states(rows, yr.reshape(N * k, t), "r2l").view(N, 1, k, t, -1)
-        D = hl.shape[-1]
-        hl_p = hl.expand(N, k, k, t, D).reshape(N * k * k, t, D)  # pair (n, i, j) -> L2R_i
-        hr_p = hr.expand(N, k, k, t, D).reshape(N * k * k, t, D)  # pair (n, i, j) -> R2L_j
-        ml = (yl != PAD).view(N, k, 1, t).expand(N, k, k, t).reshape(N * k * k, t)
-        mr = (yr != PAD).view(N, 1, k, t).expand(N, k, k, t).reshape(N * k * k, t)
-        x, xm, prior = enc_pairs["x"], enc_pairs["x_mask"], enc_pairs["prior"]
-        fl = self.decoders["l2r"].head(hl_p, x, xm, hr_p, mr, last_only=True)  # (N*k*k, 1, O)
-        fr = self.decoders["r2l"].head(hr_p, x, xm, hl_p, ml, last_only=True)
-        pl = torch.softmax(self.logits(fl, prior)[:, 0].float(), dim=-1)
+        hl = self.states(rows, yl.reshape(N * k, t), "l2r")  # (N*k, t, D) states once per hyp
+        hr = self.states(rows, yr.reshape(N * k, t), "r2l")
+        ml, mr = yl.reshape(N * k, t) != PAD, yr.reshape(N * k, t) != PAD
+        fl = self.decoders["l2r"].pair_head(hl, hr, mr, xk, xmk, N, k, own_is_row=True)
+        fr = self.decoders["r2l"].pair_head(hr, hl, ml, xk, xmk, N, k, own_is_row=False)
+        prior = enc_pairs["prior"]  # (N*k*k, V)
+        pl = torch.softmax(self.logits(fl, prior)[:, 0].float(), dim=-1)  # (N*k*k, V)
         pr = torch.softmax(self.logits(fr, prior)[:, 0].float(), dim=-1)
         return pl.view(N, k, k, -1), pr.view(N, k, k, -1)
 

@@ -115,6 +115,12 @@ def _verdict(metrics: pd.DataFrame) -> str:
     if two is not None:
         text += (f" After the second pass (generated context): ROUGE-L {two['rouge_l']:.2f}, "
                  f"BLEU {two['bleu']:.2f}, exact match {two['exact_match']:.3f}.")
+    text += ("\n\nCaveats: one seed; both models get the same epochs, sizes and optimizer, but the "
+             "bidirectional model has the extra cross-direction attention parameters; the second "
+             "pass (if enabled) also adds training epochs, so its gain is not isolated from extra "
+             "training. On the embedded templated corpus the baseline's typical L2R error is the "
+             "first title phrase (stated late in the source), which an R2L decoder produces last "
+             "with more context -- see frac_from_r2l and the R2L beam row.")
     if n < 500:
         text += (f" With only {n} test pairs and one seed, differences of a point or two are "
                  "within noise; do not read them as a general result.")
