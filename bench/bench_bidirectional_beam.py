@@ -6,7 +6,8 @@ bidi), in the same process, on the same batch of random sources. The end ids are
 every search runs exactly ``--steps`` decoding steps: the comparison is per step, not affected by
 when a random model happens to stop. Both searches recompute the decoder LSTMs over the prefix
 every step (no incremental state cache); the bidirectional search scores all k*k pairs in one
-forward per step (LSTM states once per hypothesis, attention heads per pair).
+forward per step (LSTM states and source attention once per hypothesis, only the cross-direction
+attention and the classifier per pair), so its cost grows faster than the L2R beam's with k.
 
 Usage: ``.venv/bin/python bench/bench_bidirectional_beam.py [--quick] [--threads 1]``
 Writes ``bench/results/bidirectional_beam.json``.

@@ -115,3 +115,15 @@ def test_end_to_end_corpus_ingest_and_title_generation(kedro_project, kedro_run)
     for name in ("title_gen_baseline.pt", "title_gen_bidirectional.pt",
                  "title_gen_bidirectional_2pass.pt"):
         assert (kedro_project / "data" / "06_models" / name).is_file()
+
+
+def test_toolkit_options_adafactor_fgm_accumulation_train():
+    """AdaFactor + FGM on the shared embedding (``model.embedding``) + accumulation run."""
+    df, vocab = pairs()
+    enc = nodes.encode_title_pairs(df, vocab, TINY["data"])
+    p = params(optimizer={"name": "adafactor", "lr": 1e-2},
+               adversarial={"method": "fgm", "epsilon": 0.5, "embedding": "model.embedding"},
+               trainer={**TINY["trainer"], "accumulate_grad_batches": 2})
+    bundle = nodes.train_title_bidirectional(enc, p, 0)
+    assert bundle["history"]["steps"] >= 1
+    assert all(torch.isfinite(v).all() for v in bundle["state_dict"].values())
