@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -29,18 +28,6 @@ from kexue.training.trainer import build_trainer
 logger = logging.getLogger(__name__)
 
 Mention = tuple[str, int, str]
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` intra-op CPU threads (``None``: unchanged), then restore."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def matcher_from_aliases(aliases: pd.DataFrame) -> AliasMatcher:

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from kexue.models.mlp.model import MLPClassifier, MLPConfig
 from kexue.training.config import OptimizerConfig, TrainerConfig
+from kexue.training.threads import torch_threads
 from kexue.training.trainer import build_trainer
 
 HISTORY_COLUMNS = ["epoch", "optimizer_steps", "train_loss", "train_acc", "val_loss", "val_acc"]

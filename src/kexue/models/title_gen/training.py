@@ -75,22 +75,3 @@ def from_bundle(bundle: dict[str, Any]) -> Seq2Seq:
     model = Seq2Seq(Seq2SeqConfig(**bundle["config"]))
     model.load_state_dict(bundle["state_dict"])
     return model.eval()
-
-
-class torch_threads:
-    """Context manager: run with ``n`` intra-op CPU threads (0 = leave torch's setting), then
-    restore. Small LSTMs gain nothing from more threads, and on a busy 2-core machine spinning
-    OpenMP threads made training steps ~5x and beam decoding ~10x slower than one thread."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.prev = torch.get_num_threads()
-
-    def __enter__(self) -> torch_threads:
-        if self.n > 0:
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.n > 0:
-            torch.set_num_threads(self.prev)

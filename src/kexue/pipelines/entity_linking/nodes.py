@@ -20,10 +20,10 @@ from kexue.models.entity_linking.training import (
     matcher_from_aliases,
     pruned_matcher,
     texts_of,
-    torch_threads,
     train_model,
 )
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
+from kexue.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 WHERE = "params:entity_linking"

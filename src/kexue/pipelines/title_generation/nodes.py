@@ -14,8 +14,9 @@ from kexue.models.title_gen.batching import TitleDataset, encode_texts
 from kexue.models.title_gen.config import DataConfig, DecodeConfig, SecondPassConfig, Seq2SeqConfig
 from kexue.models.title_gen.evaluation import joint_greedy_split, resolve_device
 from kexue.models.title_gen.report import evaluate_models, render_report
-from kexue.models.title_gen.training import fit_seq2seq, from_bundle, to_bundle, torch_threads
+from kexue.models.title_gen.training import fit_seq2seq, from_bundle, to_bundle
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
+from kexue.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 P = "params:title_generation"
