@@ -101,10 +101,15 @@ def test_dataset_prefers_user_csv_and_is_read_only(tmp_path):
     csv_path = tmp_path / "digits.csv"
     _digits_table(12).to_csv(csv_path, index=False)
     from_csv = EmbeddedImagesDataset(source="digits", filepath=str(csv_path)).load()
-    assert from_csv.shape == (12, 65)
-    validate_images(from_csv, "digits")  # a user CSV in the documented layout validates
+    assert from_csv.file == str(csv_path) and from_csv.rows.shape == (12, 65)
+    assert from_csv.rows.index.tolist() == list(range(2, 14))      # header is line 1
+    assert from_csv.rows.iloc[0, 2] == "5.0" and from_csv.malformed.empty  # raw strings
+    assert from_csv.columns == tuple(pixel_columns(64) + ["label"])
+    # the same strings parse to the embedded values: a user CSV in the documented layout validates
+    validate_images(from_csv.rows.astype(float).reset_index(drop=True), "digits")
     embedded = EmbeddedImagesDataset(source="digits", filepath=str(tmp_path / "missing.csv")).load()
-    assert embedded.shape == (1797, 65)
+    assert embedded.file == "<embedded:digits>" and embedded.rows.shape == (1797, 65)
+    assert embedded.rows.index[[0, -1]].tolist() == [2, 1798]
     with pytest.raises(DatasetError, match="read-only"):
         EmbeddedImagesDataset(source="digits").save(pd.DataFrame({"label": [1]}))
     with pytest.raises(DatasetError, match="Unknown image source"):

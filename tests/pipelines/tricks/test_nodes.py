@@ -1,4 +1,4 @@
-"""Node-level tests of ``tricks``: ingest validation, the split, training equivalence, report."""
+"""Node-level tests of ``tricks``: ingest (rejects, counts), split, accumulation, report."""
 
 from __future__ import annotations
 
@@ -29,17 +29,30 @@ def digits() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def split(digits) -> tuple[pd.DataFrame, pd.DataFrame]:
-    table = ingest_images(pd.DataFrame(), digits, DIGITS)
+    table, _, _ = ingest_images(pd.DataFrame(), digits, DIGITS)
     return split_images(table, DIGITS, seed=0)
 
 
-def test_ingest_selects_source_and_rejects_bad_table(digits):
-    table = ingest_images(pd.DataFrame(), digits, DIGITS)   # mnist input unused for digits
+def test_ingest_selects_source_and_sends_bad_rows_to_rejects(digits):
+    table, rejects, report = ingest_images(pd.DataFrame(), digits, DIGITS)  # mnist input unused
     assert table.shape == (1797, 65) and table["px000"].dtype == "uint8"
+    assert rejects.empty and report == {"file": "<embedded:digits>", "source": "digits",
+                                        "read": 1797, "accepted": 1797, "rejected": 0,
+                                        "by_reason": {}}
     bad = digits.copy()
     bad.loc[7, "px020"] = 99.0
-    with pytest.raises(ImageTableError, match=r"pixel.*0\.\.16.*row 7"):
-        ingest_images(pd.DataFrame(), bad, DIGITS)
+    bad.loc[9, "label"] = -1
+    table, rejects, report = ingest_images(pd.DataFrame(), bad, DIGITS)
+    assert (report["read"], report["accepted"], report["rejected"]) == (1797, 1795, 2)
+    assert report["by_reason"] == {"bad_label": 1, "pixel_out_of_range": 1}
+    assert rejects["line"].tolist() == [9, 11]                     # row index + 2
+    assert rejects["reason"].iloc[0].startswith("pixel_out_of_range: px020='99'")
+    pd.testing.assert_frame_equal(table, ingest_images(pd.DataFrame(), digits.drop(index=[7, 9]),
+                                                       DIGITS)[0])
+    with pytest.raises(ImageTableError, match=r"<embedded:digits>.*missing column.*px063"):
+        ingest_images(pd.DataFrame(), digits.drop(columns="px063"), DIGITS)
+    with pytest.raises(ImageTableError, match="no image record left"):
+        ingest_images(pd.DataFrame(), digits.assign(label=10), DIGITS)
     with pytest.raises(ConfigError, match="tricks.data.source"):
         ingest_images(pd.DataFrame(), digits, {**DIGITS, "source": "svhn"})
 
@@ -54,10 +67,10 @@ def test_split_is_stratified_disjoint_and_deterministic(digits, split):
         assert ((got - expected).abs() <= 1.0).all()
     # disjoint (rows of the two splits never coincide) and identical for the same seed
     assert train.merge(test, how="inner").empty
-    again = split_images(ingest_images(pd.DataFrame(), digits, DIGITS), DIGITS, seed=0)
+    again = split_images(ingest_images(pd.DataFrame(), digits, DIGITS)[0], DIGITS, seed=0)
     pd.testing.assert_frame_equal(again[0], train)
     pd.testing.assert_frame_equal(again[1], test)
-    other = split_images(ingest_images(pd.DataFrame(), digits, DIGITS), DIGITS, seed=1)
+    other = split_images(ingest_images(pd.DataFrame(), digits, DIGITS)[0], DIGITS, seed=1)
     assert not other[1].equals(test)
 
 
@@ -139,3 +152,17 @@ def test_report_states_the_verdict_from_the_numbers(accs, recovered, reproduced)
     assert ("is reproduced" in text) is reproduced
     assert "98%+" in text and "97%" in text            # Su's reference numbers beside ours
     assert "`adam_bs1_accum100` | 1 | 100 |" in text
+    assert "Ingest:" not in text                       # no counts given, no line
+
+
+def test_report_has_one_ingest_line_with_the_counts():
+    ingest = {"file": "data/01_raw/digits/digits.csv", "source": "digits", "read": 12,
+              "accepted": 9, "rejected": 3, "by_reason": {"field_count": 2, "bad_label": 1}}
+    text = write_report(_metrics(0.95, 0.98, 0.981), {"data": DIGITS}, seed=42, run_id="r",
+                        ingest=ingest)
+    lines = [line for line in text.splitlines() if line.startswith("Ingest:")]
+    assert lines == ["Ingest: `data/01_raw/digits/digits.csv`: read 12, accepted 9, rejected 3 "
+                     "(field_count 2, bad_label 1; see `tricks_rejects`)."]
+    clean = write_report(_metrics(0.95, 0.98, 0.981), {"data": DIGITS}, seed=42, run_id="r",
+                         ingest={**ingest, "accepted": 12, "rejected": 0, "by_reason": {}})
+    assert "read 12, accepted 12, rejected 0." in clean

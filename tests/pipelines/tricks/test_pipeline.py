@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -27,6 +29,12 @@ def test_tricks_pipeline_end_to_end(kedro_project, kedro_run):
     assert (data / "08_reporting/tricks_curves.png").stat().st_size > 10_000
     report = (data / "08_reporting/tricks_report.md").read_text()
     assert "Kedro run `" in report and "## Verdict" in report
+    assert "Ingest: `<embedded:mnist>`: read 5000, accepted 5000, rejected 0." in report
+    ingest = json.loads((data / "08_reporting/tricks_ingest_report.json").read_text())
+    assert ingest == {"file": "<embedded:mnist>", "source": "mnist", "read": 5000,
+                      "accepted": 5000, "rejected": 0, "by_reason": {}}
+    rejects = pd.read_parquet(data / "02_intermediate/tricks_rejects.parquet")
+    assert rejects.empty and list(rejects.columns) == ["file", "line", "reason", "record"]
     train = pd.read_parquet(data / "05_model_input/tricks_train.parquet")
     test = pd.read_parquet(data / "05_model_input/tricks_test.parquet")
     assert (len(train), len(test)) == (100, 50)

