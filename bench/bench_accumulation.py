@@ -40,31 +40,16 @@ def worker(size: str, b: int, k: int) -> dict:
     """Train ``updates`` optimizer steps with micro-batch ``b``, accumulation ``k``; measure."""
     import lightning as L
     import torch
-    from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    from kexue.training.config import OptimizerConfig, TrainerConfig
-    from kexue.training.module import KexueModule
+    from _models import TokenEncoder
+    from kexue.training.config import TrainerConfig
     from kexue.training.trainer import build_trainer
 
     s = SIZES[size]
     cuda = torch.cuda.is_available()
     torch.manual_seed(0)
     torch.set_num_threads(1)
-
-    class Encoder(KexueModule):
-        def __init__(self) -> None:
-            super().__init__(OptimizerConfig(name="adamw", lr=1e-3))
-            self.embedding = nn.Embedding(s["vocab"], s["d"])
-            layer = nn.TransformerEncoderLayer(s["d"], s["heads"], s["d_ff"], dropout=0.0,
-                                               batch_first=True)
-            self.encoder = nn.TransformerEncoder(layer, s["layers"], enable_nested_tensor=False)
-            self.head = nn.Linear(s["d"], 10)
-
-        def compute_loss(self, batch):
-            x, y = batch
-            h = self.encoder(self.embedding(x))                      # (B, L, D)
-            return nn.functional.cross_entropy(self.head(h.mean(1)), y), {}
 
     class Probe(L.Callback):
         def on_train_start(self, trainer, pl_module):
@@ -95,7 +80,7 @@ def worker(size: str, b: int, k: int) -> dict:
     probe = Probe()
     cfg = TrainerConfig(max_epochs=1, accumulate_grad_batches=k, limit_val_batches=0)
     trainer = build_trainer(cfg, callbacks=[probe], num_sanity_val_steps=0)
-    trainer.fit(Encoder(), DataLoader(data, batch_size=b))
+    trainer.fit(TokenEncoder(s), DataLoader(data, batch_size=b))
     if cuda:
         peak = torch.cuda.max_memory_allocated()
     else:

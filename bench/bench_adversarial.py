@@ -26,13 +26,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from kexue.training.config import AdversarialConfig, OptimizerConfig, TrainerConfig  # noqa: E402
-from kexue.training.module import KexueModule  # noqa: E402
+from _models import TokenEncoder  # noqa: E402  (bench/ is on sys.path as the script's folder)
+from kexue.training.config import AdversarialConfig, TrainerConfig  # noqa: E402
 from kexue.training.trainer import build_trainer  # noqa: E402
 
 SIZES = {
@@ -47,21 +46,6 @@ METHODS = {
     "fgm-sum": AdversarialConfig(method="fgm", epsilon=0.5, mode="sum"),
     "gp": AdversarialConfig(method="gp", epsilon=1.0),
 }
-
-
-class Encoder(KexueModule):
-    def __init__(self, s: dict) -> None:
-        super().__init__(OptimizerConfig(name="adamw", lr=1e-3))
-        self.embedding = nn.Embedding(s["vocab"], s["d"])
-        layer = nn.TransformerEncoderLayer(s["d"], s["heads"], s["d_ff"], dropout=0.0,
-                                           batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, s["layers"], enable_nested_tensor=False)
-        self.head = nn.Linear(s["d"], 10)
-
-    def compute_loss(self, batch):
-        x, y = batch
-        h = self.encoder(self.embedding(x))                          # (B, L, D)
-        return nn.functional.cross_entropy(self.head(h.mean(1)), y), {}
 
 
 class StepTimer(L.Callback):
@@ -85,7 +69,7 @@ def run_once(s: dict, adv: AdversarialConfig,
     timer = StepTimer()
     cfg = TrainerConfig(max_epochs=1, limit_val_batches=0)
     trainer = build_trainer(cfg, adv, callbacks=[timer], num_sanity_val_steps=0)
-    trainer.fit(Encoder(s), DataLoader(data, batch_size=s["batch"]))
+    trainer.fit(TokenEncoder(s), DataLoader(data, batch_size=s["batch"]))
     return timer.wall[1:], timer.cpu[1:]                             # drop the warm-up step
 
 
