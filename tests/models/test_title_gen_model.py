@@ -184,3 +184,40 @@ def test_module_loss_is_mean_of_direction_ces_and_second_pass_uses_context(cross
                        [[3, 15, 15, 2], [3, 2]])
     loss2, _ = module.compute_loss(Collate()([ds2[0], ds2[1]]))
     assert (not torch.isclose(loss2, loss)) if cross else torch.isclose(loss2, loss)
+
+
+@pytest.mark.parametrize("direction", ["l2r", "r2l"])
+def test_unidirectional_module_loss_is_one_ce_and_other_decoder_gets_no_gradient(direction):
+    """directions=l2r/r2l: loss == that direction's CE (independent recomputation) and the
+    other decoder's parameters get no gradient, while the encoder and own decoder do."""
+    from kexue.nn import masked_cross_entropy
+
+    cfg = Seq2SeqConfig(vocab_size=V, emb_dim=8, enc_hidden=4, dec_hidden=8, heads=2, head_dim=4,
+                        out_dim=8, cross_attention=False)
+    module = TitleGenModule(cfg, directions=direction)
+    ds = TitleDataset([[5, 6, 7], [8, 9]], [[10, 11, 12], [13]])
+    b = Collate()([ds[0], ds[1]])
+    loss, metrics = module.compute_loss(b)
+    ll, lr = module.model(b["x"], b["yl"][:, :-1], b["yr"][:, :-1])
+    ce = {"l2r": masked_cross_entropy(ll, b["yl"][:, 1:], b["yl"][:, 1:] != 0),
+          "r2l": masked_cross_entropy(lr, b["yr"][:, 1:], b["yr"][:, 1:] != 0)}
+    torch.testing.assert_close(loss, ce[direction])
+    other = "r2l" if direction == "l2r" else "l2r"
+    assert not torch.isclose(loss, (ce["l2r"] + ce["r2l"]) / 2)
+    torch.testing.assert_close(metrics[f"ce_{other}"], ce[other].detach())  # still logged
+    loss.backward()
+    other_grads = [p.grad for p in module.model.decoders[other].parameters()]
+    assert other_grads and all(g is None or not g.any() for g in other_grads)
+    own = [p.grad for p in module.model.decoders[direction].parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in own)
+    enc = [p.grad for p in module.model.encoder.parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in enc)
+
+
+def test_module_directions_are_validated():
+    cfg = Seq2SeqConfig(vocab_size=V, emb_dim=8, enc_hidden=4, dec_hidden=8, heads=2, head_dim=4,
+                        out_dim=8, cross_attention=False)
+    with pytest.raises(ValueError, match="directions='left'.*'both', 'l2r', 'r2l'"):
+        TitleGenModule(cfg, directions="left")
+    with pytest.raises(ValueError, match="cross_attention=False"):
+        TitleGenModule(Seq2SeqConfig(vocab_size=V, cross_attention=True), directions="l2r")

@@ -70,29 +70,55 @@ def test_unknown_parameter_fails_fast_naming_the_key():
     df, vocab = pairs()
     enc = nodes.encode_title_pairs(df, vocab, TINY["data"])
     with pytest.raises(ValueError, match="title_generation.bogus"):
-        nodes.train_title_baseline(enc, params(bogus=1), 0)
+        nodes.train_title_l2r_baseline(enc, params(bogus=1), 0)
     with pytest.raises(ValueError, match="emb_size"):
-        nodes.train_title_baseline(enc, params(model={"emb_size": 3}), 0)
+        nodes.train_title_r2l_baseline(enc, params(model={"emb_size": 3}), 0)
 
 
 def test_nodes_train_evaluate_and_report_on_hand_made_data():
     df, vocab = pairs()
     enc = nodes.encode_title_pairs(df, vocab, TINY["data"])
     p = params()
-    base = nodes.train_title_baseline(enc, p, 0)
+    l2r = nodes.train_title_l2r_baseline(enc, p, 0)
+    r2l = nodes.train_title_r2l_baseline(enc, p, 0)
     bidi = nodes.train_title_bidirectional(enc, p, 0)
-    assert base["kind"] == "baseline" and base["config"]["cross_attention"] is False
-    assert bidi["config"]["cross_attention"] is True
+    for bundle, d in ((l2r, "l2r"), (r2l, "r2l")):
+        assert bundle["kind"] == f"{d}_baseline" and bundle["config"]["cross_attention"] is False
+        assert bundle["history"]["directions"] == d
+    assert bidi["config"]["cross_attention"] is True and bidi["history"]["directions"] == "both"
+    # independent models: different encoder weights; each one's untrained decoder keeps its init
+    enc_key = next(k for k in l2r["state_dict"] if k.startswith("encoder."))
+    assert not torch.equal(l2r["state_dict"][enc_key], r2l["state_dict"][enc_key])
+    import lightning as L
+
+    from kexue.models.title_gen.config import Seq2SeqConfig
+    from kexue.models.title_gen.model import Seq2Seq
+    L.seed_everything(0, verbose=False)  # the training node's seed -> the same initial weights
+    init = Seq2Seq(Seq2SeqConfig(**l2r["config"])).state_dict()
+    for bundle, untrained, trained in ((l2r, "r2l", "l2r"), (r2l, "l2r", "r2l")):
+        sd = bundle["state_dict"]
+        assert all(torch.equal(sd[k], init[k]) for k in sd if k.startswith(f"decoders.{untrained}."))
+        assert not all(torch.equal(sd[k], init[k]) for k in sd if k.startswith(f"decoders.{trained}."))
     off = nodes.train_title_second_pass(bidi, enc, params(second_pass={"enabled": False}), 0)
     assert off == {"kind": "disabled"}
-    metrics, samples, leakage = nodes.evaluate_title_generation(base, bidi, off, enc, vocab, p)
+    metrics, samples, leakage = nodes.evaluate_title_generation(l2r, r2l, bidi, off, enc, vocab, p)
     assert metrics[["model", "method"]].values.tolist() == [
-        ["baseline", "l2r_greedy"], ["baseline", "l2r_beam"], ["baseline", "r2l_beam"],
+        ["l2r_baseline", "l2r_greedy"], ["l2r_baseline", "l2r_beam"], ["r2l_baseline", "r2l_beam"],
         ["bidirectional", "bidi_beam"]]
     assert metrics.loc[metrics.method == "l2r_beam", "time_ratio_vs_l2r_beam"].item() == 1.0
     assert (metrics["n"] == 4).all() and len(samples) == 3
     assert {"baseline", "bidirectional"} <= set(leakage)
+    assert "l2r_baseline" not in leakage and "r2l_baseline" not in leakage
     assert "generated_context" in leakage["bidirectional"]
+    # baseline row = CE_l2r of the L2R model and CE_r2l of the R2L model (trained directions only)
+    from kexue.models.title_gen.module import evaluate_ce
+    from kexue.models.title_gen.training import from_bundle, make_loader
+    from kexue.models.title_gen.batching import TitleDataset
+    loader = make_loader(TitleDataset(enc["splits"]["test"]["x"], enc["splits"]["test"]["title"]),
+                         8, False)
+    expect = {"ce_l2r": evaluate_ce(from_bundle(l2r), loader)["ce_l2r"],
+              "ce_r2l": evaluate_ce(from_bundle(r2l), loader)["ce_r2l"]}
+    assert leakage["baseline"]["gold_context"] == pytest.approx(expect)
     report = nodes.report_title_generation(metrics, samples, leakage, p, "RUN-123")
     assert "RUN-123" in report and "## Verdict" in report and "Leakage" in report
 
@@ -107,12 +133,13 @@ def test_end_to_end_corpus_ingest_and_title_generation(kedro_project, kedro_run)
     out = kedro_project / "data" / "08_reporting"
     metrics = pd.read_csv(out / "title_generation_metrics.csv")
     assert set(metrics["method"]) == {"l2r_greedy", "l2r_beam", "r2l_beam", "bidi_beam"}
-    assert set(metrics["model"]) == {"baseline", "bidirectional", "bidirectional_2pass"}
+    assert set(metrics["model"]) == {"l2r_baseline", "r2l_baseline", "bidirectional",
+                                     "bidirectional_2pass"}
     assert metrics[["rouge_1", "rouge_l", "bleu"]].ge(0).all().all()
     assert len(pd.read_csv(out / "title_generation_samples.csv")) == 3
     report = (out / "title_generation_report.md").read_text()
     assert "Kedro run id: `" in report and "unknown" not in report.split("\n")[2]
-    for name in ("title_gen_baseline.pt", "title_gen_bidirectional.pt",
+    for name in ("title_gen_l2r_baseline.pt", "title_gen_r2l_baseline.pt", "title_gen_bidirectional.pt",
                  "title_gen_bidirectional_2pass.pt"):
         assert (kedro_project / "data" / "06_models" / name).is_file()
 

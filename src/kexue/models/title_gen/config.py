@@ -25,8 +25,9 @@ class Seq2SeqConfig:
         smln_hidden: Hidden units of the SelfModulatedLayerNorm MLPs (Su: 32).
         out_dim: Size of the Dense + LeakyReLU(0.2) before the shared classifier (Su: 128).
         cross_attention: True = the bidirectional model (each decoder attends to the other
-            direction's states with mask_right); False = the baseline (both decoders
-            independent; each can be decoded alone).
+            direction's states with mask_right); False = no cross attention (each decoder can
+            be decoded alone): the unidirectional baselines, one model per direction trained
+            on that direction's CE only (``TitleGenModule(directions="l2r" | "r2l")``).
         copy_prior: Average the logits with Su's ScaleShift(bag of source chars) copy prior.
         dropout: Dropout on the embeddings and decoder features (Su: none).
     """

@@ -1,4 +1,5 @@
-"""LightningModule for the title generators: a pure ``compute_loss`` (mean of the two CEs)."""
+"""LightningModule for the title generators: a pure ``compute_loss`` (CE of the trained
+direction(s): L2R alone, R2L alone, or the mean of both)."""
 
 from __future__ import annotations
 
@@ -29,23 +30,41 @@ def direction_losses(model: Seq2Seq, batch: dict[str, Tensor]) -> tuple[Tensor, 
     return ce_l, ce_r
 
 
+TRAIN_DIRECTIONS = ("both", "l2r", "r2l")
+
+
 class TitleGenModule(KexueModule):
-    """Trains :class:`Seq2Seq` (baseline or bidirectional) with loss = (CE_l2r + CE_r2l) / 2.
+    """Trains :class:`Seq2Seq` on the CE of the directions selected by ``directions``.
+
+    ``directions="both"`` (bidirectional model, second pass): loss = (CE_l2r + CE_r2l) / 2.
+    ``"l2r"`` / ``"r2l"`` (the unidirectional baselines): loss = that direction's CE alone, so
+    the encoder is trained by one direction only and the other decoder gets no gradient (it is
+    left untrained and must not be evaluated). Both CEs are still returned as metrics (cheap;
+    the untrained one is only informative as a sanity check).
 
     The shared embedding is ``model.embedding`` (``adversarial.embedding: model.embedding``).
 
     Args:
         model_cfg: Architecture (``cross_attention`` selects bidirectional vs baseline).
         optim: Optimizer settings (``adam`` | ``adafactor`` | ...).
+        directions: ``both`` | ``l2r`` | ``r2l`` -- which direction CE(s) form the loss.
     """
 
-    def __init__(self, model_cfg: Seq2SeqConfig, optim: OptimizerConfig | None = None) -> None:
+    def __init__(self, model_cfg: Seq2SeqConfig, optim: OptimizerConfig | None = None,
+                 directions: str = "both") -> None:
+        if directions not in TRAIN_DIRECTIONS:
+            raise ValueError(f"directions={directions!r} is not valid; use one of "
+                             f"{list(TRAIN_DIRECTIONS)} (both = mean of the two direction CEs)")
+        if directions != "both" and model_cfg.cross_attention:
+            raise ValueError(f"directions={directions!r} needs cross_attention=False: with "
+                             "cross-direction attention both decoders are needed; use 'both'")
         super().__init__(optim)
+        self.directions = directions
         self.model = Seq2Seq(model_cfg)
 
     def compute_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         ce_l, ce_r = direction_losses(self.model, batch)
-        loss = (ce_l + ce_r) / 2
+        loss = {"both": (ce_l + ce_r) / 2, "l2r": ce_l, "r2l": ce_r}[self.directions]
         return loss, {"ce_l2r": ce_l.detach(), "ce_r2l": ce_r.detach()}
 
 

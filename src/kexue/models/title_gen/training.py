@@ -32,15 +32,18 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
                 batch_size: int, trainer_cfg: TrainerConfig, optim_cfg: OptimizerConfig,
                 adversarial_cfg: AdversarialConfig, ema_cfg: EMAConfig, seed: int,
                 init_state: dict[str, torch.Tensor] | None = None, mix_gold: float = 0.0,
-                ) -> tuple[Seq2Seq, dict[str, Any]]:
+                directions: str = "both") -> tuple[Seq2Seq, dict[str, Any]]:
     """Seed, build, fit and return the trained :class:`Seq2Seq` (EMA weights if enabled).
+
+    ``directions`` (``both`` | ``l2r`` | ``r2l``) selects the loss, see :class:`TitleGenModule`;
+    ``l2r`` / ``r2l`` train a unidirectional baseline (encoder trained by that direction only).
 
     Returns:
         (model on CPU in eval mode, history dict with ``train_seconds`` and the final
         validation CE per direction).
     """
     L.seed_everything(seed, workers=True, verbose=False)
-    module = TitleGenModule(model_cfg, optim_cfg)
+    module = TitleGenModule(model_cfg, optim_cfg, directions)
     if init_state is not None:
         module.model.load_state_dict(init_state)
     train_loader = make_loader(train_ds, batch_size, True, trainer_cfg.num_workers, mix_gold, seed)
@@ -56,11 +59,15 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
         if ema is not None:
             ema.apply_to(module)
     model = module.model.cpu().eval()
-    history: dict[str, Any] = {"train_seconds": seconds, "steps": int(trainer.global_step)}
+    history: dict[str, Any] = {"train_seconds": seconds, "steps": int(trainer.global_step),
+                               "directions": directions}
     if len(val_ds):
-        history.update({f"val_{k}": v for k, v in evaluate_ce(model, val_loader).items()})
-    logger.info("fitted %s seq2seq in %.1fs: %s",
-                "bidirectional" if model_cfg.cross_attention else "baseline", seconds, history)
+        ce = evaluate_ce(model, val_loader)
+        history.update({f"val_{k}": v for k, v in ce.items()
+                        if directions == "both" or k == f"ce_{directions}"})
+    logger.info("fitted %s seq2seq (directions=%s) in %.1fs: %s",
+                "bidirectional" if model_cfg.cross_attention else "baseline", directions, seconds,
+                history)
     return model, history
 
 

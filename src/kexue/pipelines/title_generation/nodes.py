@@ -1,5 +1,6 @@
-"""Nodes of ``title_generation``: encode pairs, train the L2R/R2L baseline and the bidirectional
-seq2seq (+ optional second pass), decode the test split four ways, and report."""
+"""Nodes of ``title_generation``: encode pairs, train two independent unidirectional baselines
+(L2R and R2L, each with its own encoder) and the bidirectional seq2seq (+ optional second pass),
+decode the test split four ways, and report."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def _configs(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _train(encoded: dict[str, Any], params: dict[str, Any], seed: int, cross: bool) -> dict[str, Any]:
+def _train(encoded: dict[str, Any], params: dict[str, Any], seed: int, cross: bool,
+           directions: str, kind: str) -> dict[str, Any]:
     cfgs = _configs(params)
     model_cfg = build_config(Seq2SeqConfig, {**params.get("model", {}),
                                              "vocab_size": encoded["vocab_size"],
@@ -86,19 +88,33 @@ def _train(encoded: dict[str, Any], params: dict[str, Any], seed: int, cross: bo
         model, history = fit_seq2seq(
             model_cfg, TitleDataset(tr["x"], tr["title"]), TitleDataset(dev["x"], dev["title"]),
         batch_size=cfgs["data"].batch_size, trainer_cfg=cfgs["trainer"], optim_cfg=cfgs["optim"],
-        adversarial_cfg=cfgs["adv"], ema_cfg=cfgs["ema"], seed=seed)
-    return to_bundle(model, "bidirectional" if cross else "baseline", history)
+        adversarial_cfg=cfgs["adv"], ema_cfg=cfgs["ema"], seed=seed, directions=directions)
+    return to_bundle(model, kind, history)
 
 
-def train_title_baseline(encoded: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Train the baseline: L2R and R2L decoders WITHOUT cross-direction attention (a bundle)."""
-    return _train(encoded, params, seed, cross=False)
+def train_title_l2r_baseline(encoded: dict[str, Any], params: dict[str, Any],
+                             seed: int) -> dict[str, Any]:
+    """Train the unidirectional L2R baseline: its own encoder + L2R decoder, loss = CE_l2r only.
+
+    Same architecture as the bidirectional model without cross-direction attention; the R2L
+    decoder exists in the module but receives no gradient and is never evaluated (a bundle of
+    kind ``l2r_baseline``).
+    """
+    return _train(encoded, params, seed, cross=False, directions="l2r", kind="l2r_baseline")
+
+
+def train_title_r2l_baseline(encoded: dict[str, Any], params: dict[str, Any],
+                             seed: int) -> dict[str, Any]:
+    """Train the unidirectional R2L baseline: its own encoder + R2L decoder, loss = CE_r2l only
+    (the L2R decoder is untrained and never evaluated; a bundle of kind ``r2l_baseline``)."""
+    return _train(encoded, params, seed, cross=False, directions="r2l", kind="r2l_baseline")
 
 
 def train_title_bidirectional(encoded: dict[str, Any], params: dict[str, Any],
                               seed: int) -> dict[str, Any]:
-    """Train the bidirectional seq2seq (decoders attend to each other, mask_right; a bundle)."""
-    return _train(encoded, params, seed, cross=True)
+    """Train the bidirectional seq2seq (decoders attend to each other, mask_right; loss = mean
+    of the two direction CEs; a bundle)."""
+    return _train(encoded, params, seed, cross=True, directions="both", kind="bidirectional")
 
 
 def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any],
@@ -136,20 +152,25 @@ def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any]
     return to_bundle(model, "bidirectional_2pass", history)
 
 
-def evaluate_title_generation(baseline: dict[str, Any], bidirectional: dict[str, Any],
+def evaluate_title_generation(l2r_baseline: dict[str, Any], r2l_baseline: dict[str, Any],
+                              bidirectional: dict[str, Any],
                               second_pass: dict[str, Any], encoded: dict[str, Any],
                               title_vocab: dict[str, Any], params: dict[str, Any],
                               ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Decode the test split with every configured method and score it.
 
+    ``l2r_greedy`` / ``l2r_beam`` decode the L2R baseline, ``r2l_beam`` the R2L baseline,
+    ``bidi_beam`` the bidirectional model(s).
+
     Returns:
         (metrics table: one row per (model, method) with char ROUGE-1/2/L, BLEU, exact match,
         seconds per example and its ratio to L2R beam; samples table: generated titles beside
         the references; leakage dict: teacher-forced CE per direction with gold vs generated
-        opposite-direction context).
+        opposite-direction context; each baseline reports only its trained direction).
     """
     dec = build_config(DecodeConfig, params.get("decode"), where=f"{P}.decode")
-    models = {"baseline": from_bundle(baseline), "bidirectional": from_bundle(bidirectional)}
+    models = {"l2r_baseline": from_bundle(l2r_baseline), "r2l_baseline": from_bundle(r2l_baseline),
+              "bidirectional": from_bundle(bidirectional)}
     if second_pass.get("kind") != "disabled":
         models["bidirectional_2pass"] = from_bundle(second_pass)
     with torch_threads(int(params.get("cpu_threads", 0))):
