@@ -133,9 +133,9 @@ def _verdict(metrics: pd.DataFrame) -> str:
              "the bidirectional model has the extra cross-direction attention parameters and its "
              "encoder is trained by both directions (the baselines' by one each); the second "
              "pass (if enabled) also adds training epochs, so its gain is not isolated from extra "
-             "training. On the embedded templated corpus the baseline's typical L2R error is the "
-             "first title phrase (stated late in the source), which an R2L decoder produces last "
-             "with more context -- see frac_from_r2l and the R2L baseline's beam row.")
+             "training. Which single direction is easier depends on the corpus and the run "
+             "(compare the L2R and R2L baseline rows); frac_from_r2l shows which direction the "
+             "bidirectional beam search picked.")
     if n < 500:
         text += (f" With only {n} test pairs and one seed, differences of a point or two are "
                  "within noise; do not read them as a general result.")
