@@ -71,3 +71,14 @@ def test_validate_hooks_reject_bad_values():
 def test_optimizer_config_kwargs_pass_through():
     cfg = build_config(OptimizerConfig, {"name": "adam", "kwargs": {"betas": [0.9, 0.98]}})
     assert cfg.kwargs == {"betas": [0.9, 0.98]}
+
+
+def test_require_helpers_name_every_offending_field():
+    from kexue.config import require_at_least, require_dropout
+    from kexue.models.title_gen.config import Seq2SeqConfig
+
+    with pytest.raises(ConfigError, match=r"emb_dim=0, heads=-1 must be >= 1"):
+        build_config(Seq2SeqConfig, {"emb_dim": 0, "heads": -1}, where="params:t.model")
+    with pytest.raises(ValueError, match=r"dropout=1.0 must lie in \[0, 1\)"):
+        require_dropout(Seq2SeqConfig(dropout=1.0))
+    require_at_least(Seq2SeqConfig(), 1, "emb_dim", "heads")  # defaults are valid

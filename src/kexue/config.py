@@ -137,3 +137,27 @@ def build_config(cls: type[T], params: Mapping[str, Any] | None, where: str = "p
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain-dict view of a (nested) config dataclass, for reports and checkpoints."""
     return dataclasses.asdict(cfg)
+
+
+def require_at_least(cfg: Any, minimum: float, *names: str) -> None:
+    """For ``validate()`` methods: raise ``ValueError`` naming every field below ``minimum``.
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class M:
+        ...     width: int = 0
+        >>> require_at_least(M(), 1, "width")
+        Traceback (most recent call last):
+        ...
+        ValueError: width=0 must be >= 1
+    """
+    bad = [f"{name}={getattr(cfg, name)!r}" for name in names if getattr(cfg, name) < minimum]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} must be >= {minimum}")
+
+
+def require_dropout(cfg: Any, name: str = "dropout") -> None:
+    """For ``validate()`` methods: a dropout probability must lie in ``[0, 1)``."""
+    value = getattr(cfg, name)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}={value!r} must lie in [0, 1)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kexue.config import require_at_least, require_dropout
+
 
 @dataclass
 class ModelConfig:
@@ -44,12 +46,9 @@ class ModelConfig:
     max_desc_len: int = 64
 
     def validate(self) -> None:
-        for key in ("char_size", "hidden_size", "conv_size", "dense_size", "heads", "head_dim",
-                    "max_desc_len", "min_char_count"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+        require_at_least(self, 1, "char_size", "hidden_size", "conv_size", "dense_size", "heads",
+                         "head_dim", "max_desc_len", "min_char_count")
+        require_dropout(self)
 
 
 @dataclass
@@ -75,8 +74,7 @@ class DataConfig:
     torch_threads: int | None = 1
 
     def validate(self) -> None:
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("batch sizes must be >= 1")
+        require_at_least(self, 1, "batch_size", "eval_batch_size")
 
 
 @dataclass

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kexue.config import require_at_least, require_dropout
+
 
 @dataclass
 class Seq2SeqConfig:
@@ -47,12 +49,9 @@ class Seq2SeqConfig:
     def validate(self) -> None:
         if self.vocab_size < 0:
             raise ValueError("vocab_size must be >= 0 (0 = filled in from the vocabulary)")
-        for name in ("emb_dim", "enc_hidden", "dec_hidden", "heads", "head_dim", "smln_hidden",
-                     "out_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must lie in [0, 1)")
+        require_at_least(self, 1, "emb_dim", "enc_hidden", "dec_hidden", "heads", "head_dim",
+                         "smln_hidden", "out_dim")
+        require_dropout(self)
 
 
 @dataclass
@@ -74,10 +73,8 @@ class DataConfig:
     max_eval_examples: int = 0
 
     def validate(self) -> None:
-        if self.max_source_len < 1 or self.max_target_len < 1 or self.batch_size < 1:
-            raise ValueError("max_source_len, max_target_len and batch_size must be >= 1")
-        if self.max_train_examples < 0 or self.max_eval_examples < 0:
-            raise ValueError("max_train_examples / max_eval_examples must be >= 0 (0 = all)")
+        require_at_least(self, 1, "max_source_len", "max_target_len", "batch_size")
+        require_at_least(self, 0, "max_train_examples", "max_eval_examples")  # 0 = all
 
 
 @dataclass
@@ -131,8 +128,7 @@ class DecodeConfig:
         bad = [m for m in self.methods if m not in allowed]
         if bad:
             raise ValueError(f"decode.methods has unknown {bad}; use any of {sorted(allowed)}")
-        if self.beam_size < 1 or self.max_len < 1 or self.batch_size < 1:
-            raise ValueError("beam_size, max_len and batch_size must be >= 1")
+        require_at_least(self, 1, "beam_size", "max_len", "batch_size")
 
 
 DecodeMethod = Literal["l2r_greedy", "l2r_beam", "r2l_beam", "bidi_beam"]
