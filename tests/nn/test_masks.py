@@ -256,10 +256,29 @@ def test_public_api_is_stable():
     assert params(knn.lengths_to_mask) == ["lengths", "max_len"]
     assert params(knn.masked_mean)[:3] == ["x", "mask", "dim"]
     assert params(knn.masked_softmax) == ["logits", "mask", "dim"]
-    assert params(knn.masked_cross_entropy) == ["logits", "targets", "mask"]
+    assert params(knn.masked_cross_entropy) == ["logits", "targets", "mask", "reduction"]
     assert params(knn.AlignedBiLSTM.__init__)[1:] == ["input_size", "hidden_size", "num_layers",
                                                       "dropout"]
     assert params(knn.MultiHeadAttention.__init__)[1:7] == ["query_dim", "key_dim", "heads",
                                                             "head_dim", "value_dim", "out_dim"]
     assert params(knn.MultiHeadAttention.forward)[1:6] == ["q", "k", "v", "key_mask", "causal"]
     assert params(knn.SelfModulatedLayerNorm.__init__)[1:4] == ["dim", "cond_dim", "hidden"]
+
+
+def test_masked_cross_entropy_sum_reduction_by_hand() -> None:
+    """reduction="sum": the plain sum of per-token CE over valid tokens (hand-computed)."""
+    import math
+
+    from kexue.nn import masked_cross_entropy
+
+    logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, 0.0]]])      # (1, 2, 2)
+    targets = torch.tensor([[1, 0]])
+    mask = torch.tensor([[True, False]])
+    expected = -math.log(3.0 / 4.0)                                    # softmax(0, ln3)[1] = 3/4
+    assert float(masked_cross_entropy(logits, targets, mask, "sum")) == pytest.approx(expected)
+    full = torch.tensor([[True, True]])
+    total = expected + math.log(2.0)
+    assert float(masked_cross_entropy(logits, targets, full, "sum")) == pytest.approx(total)
+    assert float(masked_cross_entropy(logits, targets, full)) == pytest.approx(total / 2)
+    with pytest.raises(ValueError, match="reduction"):
+        masked_cross_entropy(logits, targets, full, "none")

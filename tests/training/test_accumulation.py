@@ -98,48 +98,146 @@ def test_plain_lightning_underweights_the_tail() -> None:
     assert _max_diff(model.net, ref) > 1e-6
 
 
-def test_equal_weighting_is_not_exact_for_unequal_micro_batches() -> None:
-    """Control: weighting micro-batches equally (k/w only) misses the 4,4,2 window."""
-    torch.manual_seed(0)
-    optim = OptimizerConfig(name="sgd", lr=0.1)
-    model = Regressor(optim)
-    data = _data(22)
-    ref = _reference(model, data, big=12, epochs=1, optim=optim)
-    trainer = L.Trainer(max_epochs=1, accumulate_grad_batches=3, logger=False,
-                        callbacks=[ExactAccumulation(size_fn=lambda batch: 1)],
-                        enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", limit_val_batches=0)
-    trainer.fit(model, DataLoader(data, batch_size=4))
-    assert _max_diff(model.net, ref) > 1e-6
+class Weighted(Regressor):
+    """Two differently-normalised terms: a "token"-weighted MSE (weights = tokens per sample,
+    mean over tokens) plus an L1 term averaged over samples (the entity linker's shape)."""
+
+    def __init__(self, optim: OptimizerConfig, l1: float = 0.5) -> None:
+        super().__init__(optim)
+        self.l1 = l1
+
+    def loss_terms(self, batch):
+        from kexue.training.loss import LossTerms
+
+        xb, yb, wb = batch
+        out = self.net(xb)
+        per = ((out - yb) ** 2).mean(-1)
+        return LossTerms({"mse": (per * wb).sum(), "l1": (out - yb).abs().mean(-1).sum()},
+                         {"mse": "tokens", "l1": "samples"},
+                         {"tokens": wb.sum(), "samples": float(len(xb))},
+                         weights={"mse": 1.0, "l1": self.l1})
+
+    def loss_counts(self, batch):
+        return {"tokens": batch[2].sum(), "samples": float(len(batch[0]))}
+
+    compute_loss = KexueModule.compute_loss
 
 
-def test_token_weighting_via_size_fn() -> None:
-    """A custom size_fn makes the update equal a weighted mean (e.g. tokens instead of samples)."""
-    torch.manual_seed(0)
-    x = torch.randn(6, D_IN, dtype=torch.float64)
-    y = torch.randn(6, D_OUT, dtype=torch.float64)
-    w = torch.tensor([1.0, 3.0, 2.0, 2.0, 5.0, 1.0], dtype=torch.float64)  # "tokens" per sample
-
-    class Weighted(Regressor):
-        def compute_loss(self, batch):
-            xb, yb, wb = batch
-            per = ((self.net(xb) - yb) ** 2).mean(-1)
-            return (per * wb).sum() / wb.sum(), {}
-
-    optim = OptimizerConfig(name="sgd", lr=0.5)
-    model = Weighted(optim)
+def _weighted_reference(model: Weighted, x, y, w, big: int, lr: float) -> nn.Module:
+    """Independent: plain SGD on the big batches with the big batch's own token / sample means."""
     net = copy.deepcopy(model.net)
-    per = ((net(x) - y) ** 2).mean(-1)
-    ((per * w).sum() / w.sum()).backward()
-    with torch.no_grad():
-        for p in net.parameters():
-            p -= 0.5 * p.grad
-    cb = ExactAccumulation(size_fn=lambda batch: float(batch[2].sum()))
-    trainer = L.Trainer(max_epochs=1, accumulate_grad_batches=3, callbacks=[cb], logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu")
+    for i in range(0, len(x), big):
+        xb, yb, wb = x[i:i + big], y[i:i + big], w[i:i + big]
+        net.zero_grad()
+        out = net(xb)
+        per = ((out - yb) ** 2).mean(-1)
+        loss = (per * wb).sum() / wb.sum() + model.l1 * (out - yb).abs().mean(-1).mean()
+        loss.backward()
+        with torch.no_grad():
+            for p in net.parameters():
+                p -= lr * p.grad
+    return net
+
+
+def _weighted_data(n: int):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(n, D_IN, generator=g, dtype=torch.float64)
+    y = torch.randn(n, D_OUT, generator=g, dtype=torch.float64)
+    w = torch.randint(1, 9, (n,), generator=g).double()       # "tokens" per sample
+    return x, y, w
+
+
+@pytest.mark.parametrize(("n", "b", "k"), [(12, 2, 3), (14, 2, 3), (11, 2, 3)])
+def test_two_normaliser_groups_are_exact(n: int, b: int, k: int) -> None:
+    """Token-mean + sample-mean terms, partial and unequal windows: equal to the big batch."""
+    torch.manual_seed(0)
+    x, y, w = _weighted_data(n)
+    model = Weighted(OptimizerConfig(name="sgd", lr=0.3))
+    ref = _weighted_reference(model, x, y, w, big=k * b, lr=0.3)
+    trainer = build_trainer(TrainerConfig(max_epochs=1, accumulate_grad_batches=k,
+                                          accelerator="cpu"))
+    trainer.fit(model, DataLoader(TensorDataset(x, y, w), batch_size=b))
+    assert _max_diff(model.net, ref) < 1e-12
+    # The loader is handed back after fit (the look-ahead wrapper is only for the run).
+    assert isinstance(trainer.fit_loop._data_source.instance, DataLoader)
+
+
+def test_sample_weighting_override_is_not_exact_for_token_losses() -> None:
+    """Control: ``accumulation_weighting: samples`` (the old behaviour) misses token counts."""
+    torch.manual_seed(0)
+    x, y, w = _weighted_data(12)
+    model = Weighted(OptimizerConfig(name="sgd", lr=0.3))
+    ref = _weighted_reference(model, x, y, w, big=6, lr=0.3)
+    trainer = build_trainer(TrainerConfig(max_epochs=1, accumulate_grad_batches=3,
+                                          accumulation_weighting="samples", accelerator="cpu"))
     trainer.fit(model, DataLoader(TensorDataset(x, y, w), batch_size=2))
-    assert _max_diff(model.net, net) < 1e-12
+    assert _max_diff(model.net, ref) > 1e-4
+
+
+def test_sample_weighting_equals_module_weighting_for_sample_means() -> None:
+    """For a sample-mean loss both weightings give the big batch (unequal window 4,4,2)."""
+    data = _data(22)
+    nets = []
+    for weighting in ("module", "samples"):
+        torch.manual_seed(0)
+        model = Regressor(OptimizerConfig(name="sgd", lr=0.1))
+        ref = _reference(model, data, big=12, epochs=1, optim=model.optim_cfg)
+        trainer = build_trainer(TrainerConfig(max_epochs=1, accumulate_grad_batches=3,
+                                              accumulation_weighting=weighting,
+                                              accelerator="cpu", limit_val_batches=0))
+        trainer.fit(model, DataLoader(data, batch_size=4))
+        assert _max_diff(model.net, ref) < 1e-12
+        nets.append(model.net)
+    assert _max_diff(*nets) < 1e-12
+
+
+def test_limit_train_batches_truncates_the_window_exactly() -> None:
+    """limit_train_batches=5 with k=3: windows (3, 2); the look-ahead must not count batch 6."""
+    torch.manual_seed(0)
+    x, y, w = _weighted_data(14)
+    model = Weighted(OptimizerConfig(name="sgd", lr=0.3))
+    ref = _weighted_reference(model, x[:10], y[:10], w[:10], big=6, lr=0.3)
+    trainer = build_trainer(TrainerConfig(max_epochs=1, accumulate_grad_batches=3,
+                                          limit_train_batches=5, accelerator="cpu"))
+    trainer.fit(model, DataLoader(TensorDataset(x, y, w), batch_size=2))
+    assert trainer.global_step == 2
+    assert _max_diff(model.net, ref) < 1e-12
+
+
+def test_inconsistent_loss_counts_fail_naming_the_fix() -> None:
+    class Wrong(Weighted):
+        def loss_counts(self, batch):
+            return {"tokens": float(len(batch[0])), "samples": float(len(batch[0]))}
+
+    x, y, w = _weighted_data(8)
+    trainer = build_trainer(TrainerConfig(max_epochs=1, accumulate_grad_batches=2,
+                                          accelerator="cpu"))
+    with pytest.raises(RuntimeError, match="loss_counts.*exact_accumulation: false"):
+        trainer.fit(Wrong(OptimizerConfig(name="sgd")), DataLoader(TensorDataset(x, y, w),
+                                                                   batch_size=2))
+
+
+def test_bad_weighting_and_foreign_module_fail_fast() -> None:
+    from kexue.config import ConfigError
+
+    with pytest.raises(ConfigError, match="trainer.accumulation_weighting"):
+        build_callbacks(TrainerConfig(accumulate_grad_batches=2, accumulation_weighting="tokens"))
+
+    class Plain(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(D_IN, D_OUT).double()
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.mse_loss(self.lin(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = build_trainer(TrainerConfig(max_epochs=1, accumulate_grad_batches=2,
+                                          accelerator="cpu"))
+    with pytest.raises(ConfigError, match="KexueModule"):
+        trainer.fit(Plain(), DataLoader(_data(8), batch_size=2))
 
 
 def test_batchnorm_warning() -> None:

@@ -172,7 +172,8 @@ def reverse_sequence(x: Tensor, lengths: Tensor) -> Tensor:
     return x.gather(1, idx)
 
 
-def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor,
+                         reduction: str = "mean") -> Tensor:
     """Token-level cross entropy averaged over valid tokens only (Su: "loss那里mask掉就行").
 
     Targets at padding are ignored (they may be any value, even out of vocabulary range).
@@ -182,10 +183,15 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
         logits: ``(B, L, V)`` unnormalised scores.
         targets: ``(B, L)`` integer class ids.
         mask: ``(B, L)`` bool, True = token counts.
+        reduction: ``mean`` (over valid tokens) or ``sum`` (for exact accumulation, see
+            :mod:`kexue.training.loss`).
 
     Returns:
-        Scalar: sum of per-token CE over valid tokens / number of valid tokens (0 if none).
+        Scalar: sum of per-token CE over valid tokens / number of valid tokens (0 if none), or
+        the sum alone.
     """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction={reduction!r}; use mean or sum")
     if logits.dim() != 3 or targets.shape != logits.shape[:2] or mask.shape != targets.shape:
         raise ValueError(
             "masked_cross_entropy expects logits (B, L, V), targets (B, L), mask (B, L); got "
@@ -194,6 +200,9 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
     if mask.dtype != torch.bool:
         mask = mask != 0
     safe_targets = targets.masked_fill(~mask, 0).long()
-    ce = F.cross_entropy(logits.float().transpose(1, 2), safe_targets, reduction="none")  # (B, L)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # fp16/bf16 -> fp32
+    ce = F.cross_entropy(logits.transpose(1, 2), safe_targets, reduction="none")  # (B, L)
     ce = torch.where(mask, ce, torch.zeros((), dtype=ce.dtype, device=ce.device))
+    if reduction == "sum":
+        return ce.sum()
     return ce.sum() / mask.sum().clamp(min=1).to(ce.dtype)

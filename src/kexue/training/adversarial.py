@@ -14,19 +14,30 @@ scaling and LR schedules behave as usual.
   (``[B, L, d]``), via double backward.
 
 Hook sequence for one micro-batch (``k = trainer.accumulate_grad_batches``; Lightning's closure
-back-propagates ``L / k``, scaled by the AMP scaler ``S`` under ``16-mixed``)::
+back-propagates ``J / k`` where ``J = module.training_objective(batch)``, scaled by the AMP scaler
+``S`` under ``16-mixed``; with :class:`~kexue.training.accumulation.ExactAccumulation` ``J / k``
+is exactly this micro-batch's share of the big-batch loss)::
 
     on_train_batch_start  -> remember the batch
     on_before_backward    -> FGM: move the grads accumulated so far aside (no copy: ``p.grad=None``)
-                             GP : g_e = autograd.grad(loss, e, create_graph) * k / S; back-propagate
-                                  0.5*eps*||g_e||^2 / k (scaled by S) with retain_graph
-    <clean backward of L/k>
-    on_after_backward     -> FGM: g = grad(E) * k / S (exactly this micro-batch's dL/dE); put the
-                             stashed grads back (su: drop this micro-batch's clean grads; sum: add
-                             them); E += delta; backward(L_adv / k); E <- saved copy
+                             GP : g_e = autograd.grad(loss, e, create_graph) / S, the gradient of
+                                  what is back-propagated; back-propagate 0.5*eps*||g_e||^2
+                                  (scaled by S) with retain_graph
+    <clean backward of J/k>
+    on_after_backward     -> FGM: g = grad(E) of this micro-batch; if g is missing or not finite
+                             (AMP overflow) keep the clean grads (the scaler must see the inf and
+                             skip the step) and stop; otherwise put the stashed grads back (su:
+                             drop this micro-batch's clean grads; sum: add them); E += delta;
+                             backward(J_adv / k); E <- saved copy
 
-``trainer.strategy.backward`` fires ``on_before/after_backward`` again, hence the re-entrancy
-guards; LightningModule-level ``on_after_backward`` hooks therefore run twice per micro-batch.
+**Accumulation.** The gradient penalty is exact: the big-batch penalty ``0.5*eps*||dL/de||^2``
+separates over samples, and the part of micro-batch ``j`` is ``0.5*eps*||d(J_j/k)/de_j||^2`` --
+the penalty of what is back-propagated -- so with ExactAccumulation ``k`` micro-batches give the
+big batch's penalised gradient exactly (partial windows and unequal sizes included). FGM is not:
+its perturbation ``eps*g_j/||g_j||`` is normalised per micro-batch, whereas the big batch's uses
+the gradient of the whole batch, which a single pass cannot know; each micro-batch's adversarial
+loss is then weighted exactly like its clean loss.
+
 Not verified under DDP: the extra backward does not go through the DDP wrapper's forward.
 """
 
@@ -62,6 +73,12 @@ def resolve_embedding(pl_module: nn.Module, path: str,
             "re-computes the loss through it. Fix: subclass kexue.training.module.KexueModule."
         )
     return module
+
+
+def _objective(pl_module: nn.Module, batch: Any) -> tuple[torch.Tensor, Any]:
+    """The training loss of ``batch``: ``training_objective`` (window-normalised) if defined."""
+    fn = getattr(pl_module, "training_objective", None) or pl_module.compute_loss
+    return fn(batch)
 
 
 def _amp_scale(trainer: L.Trainer) -> float:
@@ -124,18 +141,20 @@ class FGM(L.Callback):
         g = None if clean is None else clean.detach().clone()
         if g is not None and g.is_sparse:
             g = g.to_dense()
-        # Put the previous micro-batches' grads back: su drops this micro-batch's clean grads.
+        if g is not None:
+            g = _upcast(g) * (k / _amp_scale(trainer))  # dL/dE of this micro-batch, unnormalised
+        # No usable direction (the loss does not reach E, or an AMP overflow): keep the clean
+        # grads in both modes, so the update is the plain one and an inf reaches the GradScaler
+        # (which then skips the step and backs the scale off).
+        attack = g is not None and bool(torch.isfinite(g).all())
         with torch.no_grad():
             for p, old in self._stash:
-                if self.mode == "su":
+                if attack and self.mode == "su":
                     p.grad = old                 # drop this micro-batch's clean grads
                 elif old is not None:
                     p.grad = old if p.grad is None else old.add_(p.grad)   # old + clean
         self._stash = None
-        if g is None:                        # embedding not used by this loss: nothing to do
-            return
-        g = _upcast(g) * (k / _amp_scale(trainer))      # dL/dE of this micro-batch, unnormalised
-        if not torch.isfinite(g).all():      # AMP overflow: the scaler skips this step anyway
+        if not attack:
             return
         norm = torch.linalg.vector_norm(g)
         delta = (self.epsilon * g / (norm + 1e-8)).to(emb.weight.dtype)
@@ -146,7 +165,7 @@ class FGM(L.Callback):
             with torch.no_grad():
                 emb.weight.add_(delta)
             with trainer.precision_plugin.forward_context(), torch.enable_grad():
-                adv_loss, _ = pl_module.compute_loss(self._batch)
+                adv_loss, _ = _objective(pl_module, self._batch)
             trainer.strategy.backward(adv_loss / k, None)
         finally:
             with torch.no_grad():
@@ -161,13 +180,16 @@ class FGM(L.Callback):
 class GradientPenalty(L.Callback):
     """Gradient penalty ``0.5 * eps * ||dL/de||^2`` on the embedding output ``e`` (post 7234).
 
-    ``L`` is the un-normalised (mean) micro-batch loss, as in Su's ``loss + 0.5*eps*gp``; with
-    ``k``-fold accumulation the penalty is back-propagated as ``gp / k`` like the loss, so one
-    optimizer step sees ``mean_i grad(L_i + 0.5*eps*||dL_i/de_i||^2)``. The output ``e`` is captured
-    by a forward hook during the training forward; the gradient is taken from the loss Lightning is
-    about to back-propagate (``on_before_backward``: ``L * S / k``, so ``dL/de = g * k / S``) with
-    ``create_graph=True``; the penalty is back-propagated first with ``retain_graph=True`` and the
-    normal backward follows. Several calls of the embedding in one forward are all penalised.
+    ``L`` is the mean loss of the (big) batch, as in Su's ``loss + 0.5*eps*gp``. The penalty is
+    taken on the gradient of what Lightning back-propagates for this micro-batch (``J * S / k``
+    in ``on_before_backward``, so ``g = grad / S``): without accumulation that is Su's penalty;
+    with ``k``-fold ExactAccumulation the micro-batch penalties add up to exactly the big
+    batch's (``dL/de`` separates over samples, so ``||dL/de||^2`` is a sum of per-micro-batch
+    parts; see the module docstring). Plain Lightning accumulation gives the same for equal
+    micro-batches in full windows. The output ``e`` is captured by a forward hook during the
+    training forward; the gradient is taken with ``create_graph=True``; the penalty is
+    back-propagated first with ``retain_graph=True`` and the normal backward follows. Several
+    calls of the embedding in one forward are all penalised.
 
     The model must be twice differentiable. Fused attention kernels are not (torch 2.13 on CPU:
     "derivative for aten::_scaled_dot_product_flash_attention_for_cpu_backward is not
@@ -239,9 +261,8 @@ class GradientPenalty(L.Callback):
         if self._busy or not self._outputs or not loss.requires_grad:
             return
         outputs, self._outputs = self._outputs, []
-        k = trainer.accumulate_grad_batches
         grads = torch.autograd.grad(loss, outputs, create_graph=True, allow_unused=True)
-        unscale = k / _amp_scale(trainer)    # loss here is L * S / k
+        unscale = 1.0 / _amp_scale(trainer)  # loss here is (J / k) * S
         gp = sum(((_upcast(g) * unscale) ** 2).sum() for g in grads if g is not None)
         if not torch.is_tensor(gp):
             return
@@ -249,7 +270,7 @@ class GradientPenalty(L.Callback):
         self.last_penalty = float(penalty.detach())
         self._busy = True
         try:
-            trainer.strategy.backward(penalty / k, None, retain_graph=True)
+            trainer.strategy.backward(penalty, None, retain_graph=True)
         finally:
             self._busy = False
 

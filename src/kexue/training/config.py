@@ -25,7 +25,8 @@ class TrainerConfig:
     strategy: str = "auto"               # never plain "ddp" inside a Kedro node (re-runs kedro)
     precision: str = "32-true"           # 32-true | bf16-mixed | 16-mixed
     accumulate_grad_batches: int = 1
-    exact_accumulation: bool = True      # re-weight the last partial window (Lightning #19987)
+    exact_accumulation: bool = True      # k micro-batches == one big batch (accumulation.py)
+    accumulation_weighting: str = "module"   # module: the loss's own normalisers | samples
     gradient_clip_val: float | None = None
     gradient_clip_algorithm: str = "norm"
     limit_train_batches: float | int = 1.0

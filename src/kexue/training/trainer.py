@@ -34,6 +34,9 @@ def validate_configs(
     k = trainer_cfg.accumulate_grad_batches
     _check(isinstance(k, int) and k >= 1, "trainer.accumulate_grad_batches", f"{k!r}",
            "use an integer >= 1 (1 disables accumulation)")
+    _check(trainer_cfg.accumulation_weighting in ("module", "samples"),
+           "trainer.accumulation_weighting", f"{trainer_cfg.accumulation_weighting!r}",
+           "use module (exact for the model's own loss normalisers) or samples")
     if adversarial is not None:
         _check(adversarial.method in ("none", "fgm", "gp"), "adversarial.method",
                f"{adversarial.method!r}", "use none, fgm or gp")
@@ -56,15 +59,16 @@ def build_callbacks(
 ) -> list[L.Callback]:
     """The trick callbacks that the configs opt into (accumulation fix, FGM / GP, EMA).
 
-    Order matters and is fixed here: :class:`ExactAccumulation` first (it rescales accumulated
-    grads at batch start, before FGM stashes them), then FGM/GP, then EMA (after the step).
+    Order matters and is fixed here: :class:`ExactAccumulation` first (it sets the window
+    normaliser at batch start, before FGM/GP compute anything), then FGM/GP, then EMA (after
+    the step).
     """
     validate_configs(trainer_cfg, adversarial, ema)
     callbacks: list[L.Callback] = []
     if trainer_cfg.accumulate_grad_batches > 1:
-        # Both warn on BatchNorm; only ExactAccumulation re-weights partial / unequal windows.
-        callbacks.append(ExactAccumulation() if trainer_cfg.exact_accumulation
-                         else AccumulationGuard())
+        # Both warn on BatchNorm; only ExactAccumulation makes windows equal the big batch.
+        callbacks.append(ExactAccumulation(trainer_cfg.accumulation_weighting)
+                         if trainer_cfg.exact_accumulation else AccumulationGuard())
     if adversarial is not None and adversarial.method == "fgm":
         callbacks.append(FGM(adversarial.epsilon, embedding=adversarial.embedding,
                              mode=adversarial.mode))

@@ -189,12 +189,12 @@ class Seq2Seq(nn.Module):
         x_mask = (x != PAD) if x_mask is None else x_mask.bool()
         h, x_max = self.encoder(self.embed(x), x_mask)
         if self.cfg.copy_prior:
-            bag = torch.zeros(x.shape[0], self.cfg.vocab_size, device=x.device)
-            bag.scatter_(1, x.masked_fill(~x_mask, PAD), x_mask.float())  # (B, V), 1 if present
+            bag = torch.zeros(x.shape[0], self.cfg.vocab_size, device=x.device, dtype=h.dtype)
+            bag.scatter_(1, x.masked_fill(~x_mask, PAD), x_mask.to(h.dtype))  # (B, V), 1 if present
             bag[:, PAD] = 0.0
-            prior = torch.exp(self.prior_log_scale) * (bag > 0.5).float() + self.prior_shift
+            prior = torch.exp(self.prior_log_scale) * (bag > 0.5).to(h.dtype) + self.prior_shift
         else:
-            prior = torch.zeros(x.shape[0], self.cfg.vocab_size, device=x.device)
+            prior = torch.zeros(x.shape[0], self.cfg.vocab_size, device=x.device, dtype=h.dtype)
         return {"x": h, "x_mask": x_mask, "x_max": x_max, "prior": prior}
 
     def logits(self, feats: Tensor, prior: Tensor) -> Tensor:

@@ -12,11 +12,13 @@ from kexue.models.title_gen.config import Seq2SeqConfig
 from kexue.models.title_gen.model import PAD, Seq2Seq
 from kexue.nn import masked_cross_entropy
 from kexue.training.config import OptimizerConfig
+from kexue.training.loss import LossTerms
 from kexue.training.module import KexueModule
 
 
-def direction_losses(model: Seq2Seq, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-    """Teacher-forced masked CE of the L2R and R2L directions for one batch.
+def direction_losses(model: Seq2Seq, batch: dict[str, Tensor],
+                     reduction: str = "mean") -> tuple[Tensor, Tensor]:
+    """Teacher-forced masked CE of the L2R and R2L directions for one batch (mean or sum).
 
     Uses ``batch["yl_ctx"]`` / ``batch["yr_ctx"]`` (generated context, second pass) when present;
     otherwise each direction attends to the other's GOLD inputs (leaky, first pass).
@@ -25,9 +27,15 @@ def direction_losses(model: Seq2Seq, batch: dict[str, Tensor]) -> tuple[Tensor, 
     ctx_l = batch["yl_ctx"][:, :-1] if "yl_ctx" in batch else None
     ctx_r = batch["yr_ctx"][:, :-1] if "yr_ctx" in batch else None
     logits_l, logits_r = model(batch["x"], yl[:, :-1], yr[:, :-1], ctx_l, ctx_r)  # (B, T, V) x 2
-    ce_l = masked_cross_entropy(logits_l, yl[:, 1:], yl[:, 1:] != PAD)
-    ce_r = masked_cross_entropy(logits_r, yr[:, 1:], yr[:, 1:] != PAD)
+    ce_l = masked_cross_entropy(logits_l, yl[:, 1:], yl[:, 1:] != PAD, reduction)
+    ce_r = masked_cross_entropy(logits_r, yr[:, 1:], yr[:, 1:] != PAD, reduction)
     return ce_l, ce_r
+
+
+def target_tokens(batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Valid target tokens per direction (the normalisers of the two CEs)."""
+    return {"tokens_l2r": (batch["yl"][:, 1:] != PAD).sum(),
+            "tokens_r2l": (batch["yr"][:, 1:] != PAD).sum()}
 
 
 TRAIN_DIRECTIONS = ("both", "l2r", "r2l")
@@ -35,6 +43,10 @@ TRAIN_DIRECTIONS = ("both", "l2r", "r2l")
 
 class TitleGenModule(KexueModule):
     """Trains :class:`Seq2Seq` on the CE of the directions selected by ``directions``.
+
+    Both CEs are means over valid target tokens, so the loss is declared as token-normalised
+    :class:`~kexue.training.loss.LossTerms` (groups ``tokens_l2r`` / ``tokens_r2l``) and
+    accumulation reproduces the token mean of the big batch exactly.
 
     ``directions="both"`` (bidirectional model, second pass): loss = (CE_l2r + CE_r2l) / 2.
     ``"l2r"`` / ``"r2l"`` (the unidirectional baselines): loss = that direction's CE alone, so
@@ -62,10 +74,19 @@ class TitleGenModule(KexueModule):
         self.directions = directions
         self.model = Seq2Seq(model_cfg)
 
-    def compute_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        ce_l, ce_r = direction_losses(self.model, batch)
-        loss = {"both": (ce_l + ce_r) / 2, "l2r": ce_l, "r2l": ce_r}[self.directions]
-        return loss, {"ce_l2r": ce_l.detach(), "ce_r2l": ce_r.detach()}
+    def loss_terms(self, batch: Any) -> LossTerms:
+        sum_l, sum_r = direction_losses(self.model, batch, "sum")
+        counts = target_tokens(batch)
+        weights = {"both": {"l2r": 0.5, "r2l": 0.5}, "l2r": {"l2r": 1.0, "r2l": 0.0},
+                   "r2l": {"l2r": 0.0, "r2l": 1.0}}[self.directions]
+        terms = LossTerms({"l2r": sum_l, "r2l": sum_r},
+                          {"l2r": "tokens_l2r", "r2l": "tokens_r2l"}, counts, weights)
+        means = terms.term_means()
+        terms.metrics = {"ce_l2r": means["l2r"], "ce_r2l": means["r2l"]}
+        return terms
+
+    def loss_counts(self, batch: Any) -> dict[str, Tensor]:
+        return target_tokens(batch)
 
 
 @torch.no_grad()
