@@ -308,3 +308,72 @@ def test_amp_loss_scaling_is_undone(method: str) -> None:
     plain = _flat_after_step("none", False)
     assert (fp32 - scaled).abs().max() < 1e-3
     assert (fp32 - plain).abs().max() > 1e-2            # the trick's effect is far above the noise
+
+
+def _scaled_trainer(adv: AdversarialConfig, k: int, steps: int, init_scale: float):
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
+    cfg = TrainerConfig(max_steps=steps, accumulate_grad_batches=k, accelerator="cpu",
+                        limit_val_batches=0)
+    cfg.precision = None
+    return build_trainer(cfg, adv, plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)]), \
+        scaler
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("mode", ["su", "sum"])
+def test_fgm_overflow_reaches_the_grad_scaler(mode: str, k: int) -> None:
+    """init_scale 2**24 overflows fp16: the step is skipped, the scale backs off, training goes on
+    (su used to drop the inf clean grads: 'No inf checks were recorded for this optimizer')."""
+    adv = AdversarialConfig(method="fgm", epsilon=0.5, mode=mode, embedding="encoder.tok")
+    plain_model = TinyText(OptimizerConfig(name="sgd", lr=1.0), dtype=torch.float32)
+    plain, plain_scaler = _scaled_trainer(AdversarialConfig(method="none"), k, 1, 2.0 ** 24)
+    before = [p.detach().clone() for p in plain_model.parameters()]
+    plain.fit(plain_model, DataLoader(_data(8), batch_size=2))
+    assert plain_scaler.get_scale() < 2.0 ** 24          # the control overflows too
+    assert all(torch.equal(a, b) for a, b in zip(before, plain_model.parameters()))
+
+    model = TinyText(OptimizerConfig(name="sgd", lr=1.0), dtype=torch.float32)
+    initial = [p.detach().clone() for p in model.parameters()]
+    trainer, scaler = _scaled_trainer(adv, k, 1, 2.0 ** 24)
+    trainer.fit(model, DataLoader(_data(8), batch_size=2))
+    assert scaler.get_scale() < 2.0 ** 24                # backed off
+    assert all(torch.equal(a, b) for a, b in zip(initial, model.parameters()))   # skipped
+
+    model = TinyText(OptimizerConfig(name="sgd", lr=1.0), dtype=torch.float32)
+    trainer, scaler = _scaled_trainer(adv, k, 40, 2.0 ** 24)   # backs off until steps go through
+    trainer.fit(model, DataLoader(_data(8 * 40), batch_size=2))
+    assert trainer.global_step == 40
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert not torch.equal(model.head.weight, initial[-2])     # real updates happened
+    assert scaler.get_scale() < 2.0 ** 20                # settled far below the init scale
+
+
+class SometimesNoEmbedding(TinyText):
+    """A batch whose first label is 0 never touches the embedding (a head-only loss)."""
+
+    def compute_loss(self, batch):
+        x, y = batch
+        if int(y[0]) == 0:
+            feats = torch.ones(len(x), D, dtype=self.head.weight.dtype)
+            return nn.functional.cross_entropy(self.head(feats), y), {}
+        return super().compute_loss(batch)
+
+
+@pytest.mark.parametrize("mode", ["su", "sum"])
+def test_fgm_keeps_clean_grads_of_a_micro_batch_without_embedding_gradient(mode: str) -> None:
+    x = torch.tensor([[1, 2, 3, 4, 5], [2, 3, 4, 5, 6]])
+    y = torch.tensor([0, 1])                                   # y[0] == 0: no embedding use
+    model = TinyText.__new__(SometimesNoEmbedding)
+    TinyText.__init__(model)
+    initial = copy.deepcopy(model)
+    cfg = TrainerConfig(max_steps=1, accelerator="cpu", limit_val_batches=0)
+    adv = AdversarialConfig(method="fgm", epsilon=0.7, mode=mode, embedding="encoder.tok")
+    build_trainer(cfg, adv).fit(model, DataLoader(TensorDataset(x, y), batch_size=2))
+    # Reference: the plain SGD(lr=1) step on the clean loss (FGM has no direction to use).
+    loss, _ = initial.compute_loss((x, y))
+    grads = torch.autograd.grad(loss, list(initial.head.parameters()))
+    expected = [p.detach() - g for p, g in zip(initial.head.parameters(), grads)]
+    _assert_params(model.head, expected)
+    assert not torch.equal(model.head.weight, initial.head.weight)
