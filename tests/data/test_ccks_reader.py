@@ -221,3 +221,40 @@ def test_split_is_fixed_and_one_in_nine() -> None:
     a, b = assign_split(ids, 9, 0), assign_split(ids, 9, 0)
     assert a.equals(b) and (a == "dev").sum() == 100
     assert not a.equals(assign_split(ids, 9, 1))
+
+
+def test_split_keeps_identical_texts_together_and_counts_duplicates() -> None:
+    from kexue.data.ccks.reader import duplicate_stats
+
+    texts = pd.Series([f"t{i % 40}" for i in range(120)])     # every text 3 times
+    ids = pd.Series([str(i) for i in range(120)])
+    split = assign_split(ids, 4, 0, texts=texts)
+    per_text = pd.DataFrame({"t": texts, "s": split}).groupby("t")["s"].nunique()
+    assert (per_text == 1).all()                              # never on both sides
+    assert (split == "dev").sum() == 3 * 10                   # 40 distinct texts / 4 -> 10 groups
+    stats = duplicate_stats(texts, split)
+    assert stats == {"duplicate_rows": 80, "repeated_texts": 40, "cross_split_texts": 0}
+    # The row split (the old behaviour) leaks: the same text lands in train and dev.
+    leaky = duplicate_stats(texts, assign_split(ids, 4, 0))
+    assert leaky["cross_split_texts"] > 0
+    # Without duplicates the grouped split is the plain el.py row split.
+    distinct = pd.Series([f"u{i}" for i in range(120)])
+    assert assign_split(ids, 9, 0, texts=distinct).equals(assign_split(ids, 9, 0))
+
+
+REAL_CCKS = Path(__file__).resolve().parents[2].parent / "shared" / "real-data" \
+    / "ccks2019_el" / "train_first10000.json"
+
+
+@pytest.mark.skipif(not REAL_CCKS.is_file(), reason="../shared/real-data is not present")
+def test_real_ccks_train_duplicates_stay_on_one_side() -> None:
+    """The first 10k official train texts repeat 7 texts; none may straddle train and dev."""
+    from kexue.data.ccks.reader import duplicate_stats
+
+    rows = [json.loads(line) for line in REAL_CCKS.read_text("utf-8").splitlines() if line]
+    texts = pd.Series([r["text"] for r in rows])
+    ids = pd.Series([r["text_id"] for r in rows])
+    split = assign_split(ids, 9, 0, texts=texts)
+    stats = duplicate_stats(texts, split)
+    assert stats["duplicate_rows"] == int(texts.duplicated().sum()) == 7
+    assert stats["cross_split_texts"] == 0

@@ -56,3 +56,9 @@ def test_default_title_lines_are_clge_tsv():
     assert [tuple(l.rstrip("\n").split("\t")) for l in lines] == pairs
     with pytest.raises(ValueError, match="n_pairs"):
         generate_title_pairs(0)
+
+
+def test_default_titles_do_not_repeat():
+    """Distinct combinations: no duplicate titles or sources, so no test title is in train."""
+    pairs = generate_title_pairs(3000, seed=0)
+    assert len({t for t, _ in pairs}) == 3000 and len({s for _, s in pairs}) == 3000

@@ -17,11 +17,11 @@ from torch import Tensor
 
 __all__ = [
     "lengths_to_mask",
-    "masked_mean",
+    "masked_cross_entropy",
     "masked_max",
+    "masked_mean",
     "masked_softmax",
     "reverse_sequence",
-    "masked_cross_entropy",
 ]
 
 

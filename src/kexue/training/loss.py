@@ -83,6 +83,6 @@ class LossTerms:
         return out
 
 
-def count(x: Tensor | float | int) -> float:
+def count(x: Tensor | float) -> float:
     """A count as a Python float (accepts 0-d tensors)."""
     return float(x.detach().sum()) if isinstance(x, torch.Tensor) else float(x)

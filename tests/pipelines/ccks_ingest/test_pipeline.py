@@ -90,6 +90,13 @@ def test_e2e_embedded_default(kedro_project: Path, kedro_run) -> None:
         assert m.kb_id == "NIL" or m.kb_id in ids
     split = dict(zip(t["ccks_texts"]["text_id"], t["ccks_texts"]["split"], strict=True))
     assert (t["ccks_mentions"]["text_id"].map(split) == t["ccks_mentions"]["split"]).all()
+    # No dev text occurs verbatim in train (independent check on the written table), and the
+    # report's duplicate counts match a recount.
+    tx = t["ccks_texts"]
+    assert not set(tx.loc[tx["split"] == "dev", "text"]) & set(tx.loc[tx["split"] == "train", "text"])
+    dup = report["duplicates"]
+    assert dup["cross_split_texts"] == 0
+    assert dup["duplicate_rows"] == int(tx["text"].duplicated().sum())
 
 
 @pytest.mark.slow

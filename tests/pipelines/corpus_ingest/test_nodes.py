@@ -193,3 +193,29 @@ def test_report_groups_many_files_per_folder(tmp_path: Path):
     assert report["n_files"] == 4
     assert sorted(k.rsplit("/", 2)[-2] for k in report["files"]) == ["体育", "财经"]
     assert all(v["read"] == 2 for v in report["files"].values())
+
+
+def test_split_keeps_identical_sources_together():
+    ids = [f"id{i:04d}" for i in range(1000)]
+    sources = [f"s{i % 400}" for i in range(1000)]            # 400 sources, 2-3 rows each
+    labels = assign_splits(ids, 0.1, 0.2, seed=5, groups=sources)
+    side: dict[str, set] = {}
+    for s, lab in zip(sources, labels):
+        side.setdefault(s, set()).add(lab)
+    assert all(len(v) == 1 for v in side.values())
+    assert 200 <= labels.count("test") < 203 and 100 <= labels.count("dev") < 103
+    # Distinct sources: identical to the row split.
+    assert assign_splits(ids, 0.1, 0.2, seed=5, groups=ids) == assign_splits(ids, 0.1, 0.2, 5)
+
+
+def test_split_overlap_by_hand():
+    from kexue.data.corpora.splits import split_overlap
+
+    df = pd.DataFrame({
+        "source": ["a", "b", "c", "d", "e", "a"],
+        "target": ["x", "y", "x", "z", "y", "w"],
+        "split": ["train", "train", "test", "test", "dev", "test"]})
+    out = split_overlap(df)
+    assert out["cross_split_sources"] == 1                    # "a" in train and test
+    assert out["duplicate_sources"] == 1 and out["duplicate_titles"] == 2
+    assert out["title_overlap"] == {"dev": 1.0, "test": pytest.approx(1 / 3)}

@@ -38,6 +38,13 @@ def test_default_corpus_e2e(kedro_project: Path, kedro_run):
     assert report["corpus"] == "default"
     assert report["counts"] == {"read": 300, "accepted": 300, "rejected": 0}
     assert report["vocab"]["size"] == len(vocab)
+    leak = report["leakage"]
+    assert leak["cross_split_sources"] == 0
+    by_split = {s: set(pairs.loc[pairs["split"] == s, "source"]) for s in ("train", "dev", "test")}
+    assert not (by_split["train"] & by_split["test"]) and not (by_split["train"] & by_split["dev"])
+    test_titles = pairs.loc[pairs["split"] == "test", "target"]
+    recount = test_titles.isin(set(train["target"])).mean()
+    assert leak["title_overlap"]["test"] == pytest.approx(recount)
 
 
 @pytest.mark.slow

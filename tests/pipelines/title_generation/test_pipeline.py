@@ -119,8 +119,13 @@ def test_nodes_train_evaluate_and_report_on_hand_made_data():
     expect = {"ce_l2r": evaluate_ce(from_bundle(l2r), loader)["ce_l2r"],
               "ce_r2l": evaluate_ce(from_bundle(r2l), loader)["ce_r2l"]}
     assert leakage["baseline"]["gold_context"] == pytest.approx(expect)
-    report = nodes.report_title_generation(metrics, samples, leakage, p, "RUN-123")
+    report = nodes.report_title_generation(metrics, samples, leakage, df, p, "RUN-123")
     assert "RUN-123" in report and "## Verdict" in report and "Leakage" in report
+    # the split overlap section: share of test titles seen verbatim as train titles, by hand
+    train_titles = set(df.loc[df["split"] == "train", "target"])
+    test_titles = df.loc[df["split"] == "test", "target"]
+    share = 100 * sum(t in train_titles for t in test_titles) / len(test_titles)
+    assert f"train title: **{share:.1f}%**" in report
 
 
 @pytest.mark.slow
@@ -139,6 +144,7 @@ def test_end_to_end_corpus_ingest_and_title_generation(kedro_project, kedro_run)
     assert len(pd.read_csv(out / "title_generation_samples.csv")) == 3
     report = (out / "title_generation_report.md").read_text()
     assert "Kedro run id: `" in report and "unknown" not in report.split("\n")[2]
+    assert "## Split overlap" in report and "Sources in more than one split: 0" in report
     for name in ("title_gen_l2r_baseline.pt", "title_gen_r2l_baseline.pt", "title_gen_bidirectional.pt",
                  "title_gen_bidirectional_2pass.pt"):
         assert (kedro_project / "data" / "06_models" / name).is_file()

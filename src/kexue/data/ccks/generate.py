@@ -106,6 +106,7 @@ def _compose(world: World, rng: random.Random) -> _Text:
         kinds = ("person", "work", "work", "place", "station", "org", "thing")
         e = ents[pick(rng, world.by_kind[rng.choice(kinds)])]
     t, a, r = _Text(world, rng), e.attrs, rng.random()
+    t.plain(rng.choice(V.TEXT_PREFIXES))
     if e.kind == "person":
         if r < 0.3:
             t.focal(e).plain("：").word(a["born"]).plain("出生的").word(a["occ"]).plain("，代表作《")
@@ -155,7 +156,8 @@ def _compose(world: World, rng: random.Random) -> _Text:
             t.plain("，").nil()
         else:
             t.plain("性价比如何")
-    return t.plain(rng.choice(V.TEXT_TAILS))
+    number = rng.choice(V.TEXT_NUMBERED).format(n=rng.randint(1, 60), year=rng.randint(1990, 2019))
+    return t.plain(number + rng.choice(V.TEXT_TAILS))
 
 
 def _texts(n_texts: int, n_entities: int, seed: int, stream: int, start_id: int,

@@ -310,18 +310,39 @@ def read_texts(lines: Iterable[Line], rejects: Rejects, file: str, path: str = "
     return TextsResult(texts, mentions, stats)
 
 
-def assign_split(text_ids: pd.Series, dev_every: int, seed: int) -> pd.Series:
-    """el.py's fixed split: shuffle with ``seed``; position ``i`` is dev iff ``i % dev_every == 0``.
+def assign_split(text_ids: pd.Series, dev_every: int, seed: int,
+                 texts: pd.Series | None = None) -> pd.Series:
+    """el.py's fixed split, grouped so that identical texts never straddle train and dev.
+
+    The distinct texts (first occurrence order; every text id is its own group when ``texts``
+    is None) are shuffled with ``seed``; group ``i`` of the shuffle is dev iff
+    ``i % dev_every == 0`` and every row of a group takes its label. With no duplicates this is
+    exactly el.py's row split.
 
     Args:
         text_ids: Accepted train text ids, in file order.
-        dev_every: 9 in el.py (dev = 1/9 of train).
+        dev_every: 9 in el.py (dev = 1/9 of the distinct texts).
         seed: Shuffle seed.
+        texts: The texts, aligned with ``text_ids`` (the grouping key).
 
     Returns:
         A ``"train"``/``"dev"`` Series aligned with ``text_ids``.
     """
-    order = np.random.default_rng(seed).permutation(len(text_ids))  # order[i] = text index
-    is_dev = np.zeros(len(text_ids), dtype=bool)
-    is_dev[order[::dev_every]] = True
-    return pd.Series(np.where(is_dev, "dev", "train"), index=text_ids.index, dtype="str")
+    keys = text_ids if texts is None else texts
+    codes, uniques = pd.factorize(keys.to_numpy(), sort=False)   # group of each row
+    order = np.random.default_rng(seed).permutation(len(uniques))  # order[i] = group index
+    is_dev_group = np.zeros(len(uniques), dtype=bool)
+    is_dev_group[order[::dev_every]] = True
+    return pd.Series(np.where(is_dev_group[codes], "dev", "train"), index=text_ids.index,
+                     dtype="str")
+
+
+def duplicate_stats(texts: pd.Series, split: pd.Series | None = None) -> dict[str, int]:
+    """Exact-duplicate counts of ``texts``: extra copies, distinct texts repeated, and (with a
+    ``split``) distinct texts found in more than one split (a leak; 0 by construction here)."""
+    counts = texts.value_counts()
+    out = {"duplicate_rows": int((counts - 1).sum()), "repeated_texts": int((counts > 1).sum())}
+    if split is not None:
+        per_text = pd.DataFrame({"t": texts.to_numpy(), "s": split.to_numpy()})
+        out["cross_split_texts"] = int((per_text.groupby("t")["s"].nunique() > 1).sum())
+    return out

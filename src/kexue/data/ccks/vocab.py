@@ -82,3 +82,8 @@ FILLER_SENTENCES = (
     "这一名称在民间也有其他说法。", "具体情况以官方发布为准。",
 )
 TEXT_TAILS = ("", "", "", "...", "_百度百科", "|新闻", " - 知乎", "【图】")
+# Decorations that real titles carry (forum / site prefixes, page and episode numbers, years):
+# they make the generated texts rarely identical (few exact duplicates, like the real data).
+TEXT_PREFIXES = ("", "", "", "", "【热门】", "转：", "求问：", "推荐：", "今日", "网友热议：",
+                 "[视频]", "独家：", "收藏：", "分享")
+TEXT_NUMBERED = ("", "", " {year}", "_第{n}页", "(第{n}集)", " #{n}", " {year}年", "_{n}楼")

@@ -143,9 +143,11 @@ def _verdict(metrics: pd.DataFrame) -> str:
 
 
 def render_report(metrics: pd.DataFrame, samples: pd.DataFrame, leakage: dict[str, Any],
-                  params: dict[str, Any], run_id: str) -> str:
-    """The markdown report of a run (metrics, verdict, leakage check, samples, settings)."""
-    lines = [f"# Title generation: bidirectional vs L2R decoding (post 6877)\n",
+                  params: dict[str, Any], run_id: str,
+                  overlap: dict[str, Any] | None = None) -> str:
+    """The markdown report of a run (metrics, verdict, split overlap, leakage check, samples,
+    settings). ``overlap``: :func:`kexue.data.corpora.splits.split_overlap` of the pairs."""
+    lines = ["# Title generation: bidirectional vs L2R decoding (post 6877)\n",
              f"Kedro run id: `{run_id}`\n", "## Verdict\n", _verdict(metrics) + "\n",
              "Su himself reported no metric for this model and later noted that training it "
              "directly does not give the paper's gains (outputs can be odd); the baseline is the "
@@ -157,7 +159,17 @@ def render_report(metrics: pd.DataFrame, samples: pd.DataFrame, leakage: dict[st
              "ROUGE-1/2/L = mean F1 x 100; BLEU = sacrebleu corpus BLEU (tokenize=char); "
              "exact_match = fraction; time ratio = seconds per example / L2R beam's "
              "(same batch size and device; decoders recompute the prefix each step).\n",
-             _md_table(metrics) + "\n", "## Leakage check (teacher-forced test CE, nats/token)\n"]
+             _md_table(metrics) + "\n"]
+    if overlap is not None:
+        t = overlap["title_overlap"]
+        lines += ["## Split overlap (data leakage)\n",
+                  f"Sources in more than one split: {overlap['cross_split_sources']} (the split "
+                  f"keeps identical sources together). Test titles that also occur verbatim as a "
+                  f"train title: **{100 * t['test']:.1f}%** (dev {100 * t['dev']:.1f}%); a model "
+                  "can score those by memorising. Repeated sources in the corpus: "
+                  f"{overlap['duplicate_sources']}, repeated titles: "
+                  f"{overlap['duplicate_titles']}.\n"]
+    lines.append("## Leakage check (teacher-forced test CE, nats/token)\n")
     rows = []
     for name in ("baseline", "bidirectional", "bidirectional_2pass"):
         if name not in leakage:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from kexue.config import build_config
-from kexue.data.ccks.reader import Rejects, assign_split, read_kb, read_texts
+from kexue.data.ccks.reader import Rejects, assign_split, duplicate_stats, read_kb, read_texts
 from kexue.data.ccks.schemas import (
     AliasesSchema,
     EntitiesSchema,
@@ -32,7 +32,8 @@ OFFICIAL, EMBEDDED = "official", "embedded default"
 
 @dataclass
 class SplitConfig:
-    """el.py's fixed split: seeded shuffle, position ``i`` is dev iff ``i % dev_every == 0``."""
+    """el.py's fixed split over DISTINCT texts: seeded shuffle, text group ``i`` is dev iff
+    ``i % dev_every == 0`` (identical texts stay on one side)."""
 
     dev_every: int = 9
     seed: int = 0
@@ -130,13 +131,17 @@ def ingest_train(train_raw: LineSource, kb_ids: frozenset[str], sources: dict[st
     res = read_texts(train_raw, rejects, "train.json", path=sources["files"]["train.json"],
                      labelled=True, kb_ids=kb_ids if cfg.check_kb_ids else None)
     texts = res.texts
-    texts.insert(2, "split", assign_split(texts["text_id"], cfg.split.dev_every, cfg.split.seed))
+    texts.insert(2, "split", assign_split(texts["text_id"], cfg.split.dev_every, cfg.split.seed,
+                                          texts=texts["text"]))
     mentions = res.mentions
     mentions["split"] = mentions["text_id"].map(dict(zip(texts["text_id"], texts["split"],
                                                          strict=True))).astype("str")
     stats = res.stats.to_dict()
     stats.update(nil_mentions=int((mentions["kb_id"] == "NIL").sum()),
-                 texts_per_split=texts["split"].value_counts().to_dict())
+                 texts_per_split=texts["split"].value_counts().to_dict(),
+                 duplicates=duplicate_stats(texts["text"], texts["split"]))
+    if stats["duplicates"]["cross_split_texts"]:
+        raise AssertionError(f"train/dev leak: {stats['duplicates']}")
     logger.info("train.json: %s", stats)
     return (TextsSchema.validate(texts), MentionsSchema.validate(mentions),
             rejects.to_frame(), stats)
@@ -204,6 +209,8 @@ def report_ccks_ingest(sources: dict[str, Any], kb_stats: dict[str, Any],
         "n_mentions": train_stats.get("mentions_accepted", 0),
         "n_nil_mentions": train_stats["nil_mentions"],
         "n_predict_texts": develop_stats["accepted"],
+        # exact duplicate train texts; cross_split_texts (train and dev) is 0 by construction
+        "duplicates": train_stats["duplicates"],
         "split": {"dev_every": cfg.split.dev_every, "seed": cfg.split.seed,
                   "check_kb_ids": cfg.check_kb_ids},
     }

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from kexue.config import ConfigError, build_config
@@ -35,6 +34,7 @@ from kexue.data.corpora.schemas import (
     TitlePairsSchema,
     empty_rejects,
 )
+from kexue.data.corpora.splits import assign_splits, split_overlap
 from kexue.data.corpora.vocab import CharVocab
 from kexue.io.lines import Line
 
@@ -220,28 +220,10 @@ def split_title_pairs(title_pairs_raw: pd.DataFrame, params: dict[str, Any]) -> 
     df = title_pairs_raw.copy()
     df["pair_id"] = [_pair_id(cfg.corpus, f, int(n)) for f, n in zip(df["file"], df["line"])]
     df["split"] = assign_splits(df["pair_id"].tolist(), cfg.split.dev, cfg.split.test,
-                                cfg.split.seed)
+                                cfg.split.seed, groups=df["source"].tolist())
     df = df[["pair_id", "source", "target", "split", "file", "line"]].reset_index(drop=True)
     df["line"] = df["line"].astype("int64")
     return TitlePairsSchema.validate(df)
-
-
-def assign_splits(ids: list[str], dev: float, test: float, seed: int) -> list[str]:
-    """Split labels for ``ids``: exactly ``round(n*test)`` test and ``round(n*dev)`` dev.
-
-    Deterministic for a given set of ids and seed, independent of the order of ``ids``.
-    """
-    n = len(ids)
-    n_test, n_dev = round(n * test), round(n * dev)
-    order = sorted(range(n), key=lambda i: ids[i])
-    perm = np.random.default_rng(seed).permutation(n)
-    labels = ["train"] * n
-    for rank, j in enumerate(perm):
-        if rank < n_test:
-            labels[order[j]] = "test"
-        elif rank < n_test + n_dev:
-            labels[order[j]] = "dev"
-    return labels
 
 
 def build_title_vocab(title_pairs: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
@@ -307,6 +289,7 @@ def report_corpus_ingest(read_stats: dict[str, Any], title_pairs: pd.DataFrame,
                   "coverage_dev": None if unk_dev is None else 1.0 - unk_dev},
         "limit": read_stats["limit"],
         "dedupe": read_stats["dedupe"],
+        "leakage": split_overlap(title_pairs),
     }
 
 

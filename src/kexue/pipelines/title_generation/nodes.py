@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from kexue.config import build_config
+from kexue.data.corpora.splits import split_overlap
 from kexue.data.corpora.vocab import CharVocab
 from kexue.models.title_gen.batching import TitleDataset, encode_texts
 from kexue.models.title_gen.config import DataConfig, DecodeConfig, SecondPassConfig, Seq2SeqConfig
@@ -180,6 +181,8 @@ def evaluate_title_generation(l2r_baseline: dict[str, Any], r2l_baseline: dict[s
 
 
 def report_title_generation(metrics: pd.DataFrame, samples: pd.DataFrame,
-                            leakage: dict[str, Any], params: dict[str, Any], run_id: str) -> str:
-    """Markdown report: metrics side by side, the leakage check, samples and an honest verdict."""
-    return render_report(metrics, samples, leakage, params, run_id)
+                            leakage: dict[str, Any], title_pairs: pd.DataFrame,
+                            params: dict[str, Any], run_id: str) -> str:
+    """Markdown report: metrics side by side, the split overlap (train titles seen again in
+    test), the leakage check, samples and an honest verdict."""
+    return render_report(metrics, samples, leakage, params, run_id, split_overlap(title_pairs))

@@ -42,6 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="evaluate_title_generation_node"),
         Node(report_title_generation,
              inputs=["title_generation_metrics", "title_generation_samples",
-                     "title_generation_leakage", "params:title_generation", "run_id"],
+                     "title_generation_leakage", "title_pairs", "params:title_generation",
+                     "run_id"],
              outputs="title_generation_report", name="report_title_generation_node"),
     ])
