@@ -57,6 +57,17 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def allow_embedded_data(project: Path, env: str = "gpu") -> Path:
+    """Opt the copied project's ``env`` into the embedded default data (as a user would, in
+    ``conf/<env>/globals.yml``): the gpu env otherwise refuses it before the first node."""
+    globals_yml = project / "conf" / env / "globals.yml"
+    text = globals_yml.read_text(encoding="utf-8").replace("embedded_defaults: false",
+                                                           "embedded_defaults: true")
+    assert "embedded_defaults: true" in text
+    globals_yml.write_text(text, encoding="utf-8")
+    return project
+
+
 @pytest.fixture
 def kedro_project(tmp_path: Path) -> Path:
     """A fresh copy of the project (real conf, empty data) to run sessions in."""
@@ -64,7 +75,8 @@ def kedro_project(tmp_path: Path) -> Path:
 
 
 def run_session(project_path: Path, pipelines: list[str], env: str | None = None,
-                runtime_params: dict[str, Any] | None = None) -> dict[str, Any]:
+                runtime_params: dict[str, Any] | None = None,
+                **run_kwargs: Any) -> dict[str, Any]:
     """Run ``pipelines`` in one KedroSession at ``project_path``; return the run's outputs."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -75,7 +87,7 @@ def run_session(project_path: Path, pipelines: list[str], env: str | None = None
     try:
         with KedroSession.create(project_path=project_path, env=env,
                                  runtime_params=runtime_params or {}) as session:
-            return session.run(pipeline_names=pipelines)
+            return session.run(pipeline_names=pipelines, **run_kwargs)
     finally:
         os.chdir(cwd)
 

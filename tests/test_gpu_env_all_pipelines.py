@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
+
+from tests.conftest import allow_embedded_data
 
 from tests.pipelines.entity_linking.test_pipeline import TINY as EL_TINY
 from tests.pipelines.title_generation.test_pipeline import TINY as TG_TINY
@@ -32,10 +35,11 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
         **TRICKS_TINY,
         "ccks_default": EL_TINY["ccks_default"],
         "entity_linking": _merge(EL_TINY["entity_linking"], CPU),
-        "corpus_ingest": {"default": {"n_pairs": 80}},
+        "corpus_ingest": {"corpus": "default", "default": {"n_pairs": 80}},
         "title_generation": _merge(TG_TINY, CPU),
     }
     pipelines = ["tricks", "ccks_ingest", "entity_linking", "corpus_ingest", "title_generation"]
+    allow_embedded_data(kedro_project)         # CPU-sized embedded data, deliberately
     kedro_run(kedro_project, pipelines, env="gpu", runtime_params=runtime)
 
     data = kedro_project / "data"
@@ -52,5 +56,54 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
     assert len(stamps) == 1  # one run = one save version shared by every artifact (lineage key)
     # in-memory hand-offs of base are persisted (and versioned) by the gpu catch-all
     artifacts = {f.name for f in (data / "gpu" / "09_run_artifacts").rglob("*.pkl") if f.is_file()}
-    assert {"tricks_images.pkl", "ccks_sources.pkl", "ccks_train_stats.pkl",
-            "title_pairs_raw.pkl", "corpus_read_stats.pkl"} <= artifacts, artifacts
+    assert {"tricks_images.pkl", "ccks_sources.pkl", "ccks_train_stats.pkl", "ccks_kb_ids.pkl",
+            "title_pairs_raw.pkl", "corpus_read_stats.pkl", "title_gen_encoded.pkl"} <= artifacts, \
+        artifacts
+
+    # Every hand-off is persisted, so a partial re-run from a node that consumed one of them
+    # (ccks_kb_ids, title_gen_encoded: in memory in base) works and writes a second version.
+    kedro_run(kedro_project, pipelines, env="gpu", runtime_params=runtime,
+              from_nodes=["ccks_ingest_train_node", "train_title_l2r_baseline_node"])
+    reruns = {p.parent.name for p in (data / "gpu" / "06_models").rglob("*") if p.is_file()}
+    assert len(reruns) == 2, reruns                 # first run + the --from-nodes run
+
+
+def _only_tricks(project, kedro_run, runtime, env="gpu"):
+    raw = project / "data" / "01_raw" / "digits" / "digits.csv"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    from kexue.data.mnist import load_embedded
+    load_embedded("digits").to_csv(raw, index=False)
+    return kedro_run(project, ["tricks"], env=env, runtime_params=runtime)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_gpu_env_without_cuda_fails_before_the_first_node(kedro_project, kedro_run):
+    from kexue.config import ConfigError
+
+    runtime = {"tricks": {"data": {"source": "digits", "n_train": 100, "n_test": 50}}}
+    with pytest.raises(ConfigError, match=r"CUDA GPU \(tricks\.trainer\.accelerator.*"
+                                          r"tricks\.trainer\.accelerator=cpu"):
+        _only_tricks(kedro_project, kedro_run, runtime)
+    written = [p for p in (kedro_project / "data").rglob("*") if p.is_file()
+               and "01_raw" not in p.parts]
+    assert written == []                            # no node ran
+
+
+def test_gpu_env_refuses_embedded_data_before_the_first_node(kedro_project, kedro_run):
+    """No real files under --env gpu: one error listing every missing path, nothing run."""
+    from kexue.config import ConfigError
+
+    runtime = {"tricks": {"trainer": {"accelerator": "cpu"}}, "corpus_ingest": {"corpus": "default"}}
+    with pytest.raises(ConfigError) as err:
+        kedro_run(kedro_project, ["tricks", "ccks_ingest", "corpus_ingest"], env="gpu",
+                  runtime_params=runtime)
+    msg = str(err.value)
+    for needle in ("data/01_raw/ccks2019_el/kb_data", "data/01_raw/ccks2019_el/train.json",
+                   "data/01_raw/mnist/mnist.csv", "corpus_ingest.corpus is 'default'",
+                   "embedded_defaults: true"):
+        assert needle in msg, needle
+    assert "digits.csv" not in msg                  # the unselected source is not required
+    assert not [p for p in (kedro_project / "data").rglob("*") if p.is_file()]
+    # the gpu env's own corpus choice (csl) names its missing folder and the parameter
+    with pytest.raises(ConfigError, match=r"corpus_ingest.corpus is 'csl' but .*csl"):
+        kedro_run(kedro_project, ["corpus_ingest"], env="gpu")

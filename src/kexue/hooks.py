@@ -1,4 +1,4 @@
-"""Project hooks: reproducible seeding and run-id bookkeeping.
+"""Project hooks: checks before the first node, reproducible seeding and run-id bookkeeping.
 
 Training nodes also seed themselves (hooks do not run inside ``ParallelRunner`` workers and tests
 call node functions directly); this hook sets the process-wide default for everything else.
@@ -43,3 +43,25 @@ class RunMetadataHooks:
             run_params.get("env") or "local",
             run_params.get("pipeline_names") or ["__default__"],
         )
+
+
+class PreflightHooks:
+    """Fail before the first node when the run cannot do what it asks (:mod:`kexue.preflight`):
+    a GPU requested on a machine without CUDA, or a raw input that is missing where the env
+    forbids the embedded default (``--env gpu``)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        import torch
+
+        from kexue.preflight import check_cuda, check_real_data
+
+        inputs = set(pipeline.inputs())
+        param_inputs = {n: catalog.load(n) for n in sorted(inputs)
+                        if n.startswith("params:") and n in catalog}
+        check_cuda(param_inputs, torch.cuda.is_available())
+        embedded = (bool(catalog.load("params:embedded_defaults"))
+                    if "params:embedded_defaults" in catalog else True)
+        datasets = {n: catalog[n] for n in sorted(inputs)
+                    if not n.startswith("params:") and n in catalog}
+        check_real_data(inputs, param_inputs, datasets, embedded)

@@ -9,9 +9,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from kexue.hooks import RunMetadataHooks, SeedHooks
+from kexue.hooks import PreflightHooks, RunMetadataHooks, SeedHooks
 
-HOOKS = (SeedHooks(), RunMetadataHooks())
+HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

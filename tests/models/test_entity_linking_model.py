@@ -56,11 +56,26 @@ def test_object_feature_longest_first() -> None:
     assert feats.shape == (3, 3) and feats[:, 2].tolist() == [0, 1, 1]
 
 
-def test_word_vector_file(tmp_path) -> None:
+def test_word_vector_file_through_the_catalog_dataset(tmp_path) -> None:
+    from kexue.config import ConfigError
+    from kexue.io import TextLinesDataset
+    from kexue.models.entity_linking.training import read_word_vectors
+
     p = tmp_path / "vec.txt"
     p.write_text("2 3\n南京 1 2 3\n城市 0 0 1\n", encoding="utf-8")
-    words, vecs = load_word_vectors(str(p))
+    source = TextLinesDataset(filepath=str(p), optional=True).load()
+    words, vecs = load_word_vectors(source, str(p))
     assert words == ["南京", "城市"] and vecs.shape == (2, 3) and vecs[1, 2] == 1.0
+    cfg = ModelConfig(word_vectors=True)
+    words, table = read_word_vectors(cfg, source)
+    assert table.shape == (3, 3) and float(table[0].abs().sum()) == 0.0   # row 0 = unknown
+    assert read_word_vectors(ModelConfig(), source) == (None, None)
+    missing = TextLinesDataset(filepath=str(tmp_path / "nope.txt"), optional=True).load()
+    assert missing.exists is False and list(missing) == []
+    with pytest.raises(ConfigError, match="entity_linking.model.word_vectors"):
+        read_word_vectors(cfg, missing)
+    with pytest.raises(ValueError, match=":3: vector of size 2"):
+        load_word_vectors(["南京 1 2 3", "x 1 2 3", "y 1 2"], "v.txt")
 
 
 def _resources(word2id=None):

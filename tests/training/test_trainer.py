@@ -109,3 +109,13 @@ def test_missing_embedding_fails_at_fit_start_listing_candidates() -> None:
                             fast_dev_run=True)
     with pytest.raises(ConfigError, match=r"adversarial\.embedding.*\['embedding'\]"):
         trainer.fit(Classifier(), _loader())
+
+
+def test_implicit_ddp_is_rejected_by_what_lightning_resolves() -> None:
+    """devices=2 with strategy auto resolves to ddp (re-runs argv per rank): refused; the same
+    with ddp_spawn, or one device, is accepted. The check inspects the resolved launcher."""
+    with pytest.raises(ConfigError, match="ddp_spawn"):
+        build_trainer(TrainerConfig(accelerator="cpu", devices=2))
+    spawn = build_trainer(TrainerConfig(accelerator="cpu", devices=2, strategy="ddp_spawn"))
+    assert type(spawn.strategy).__name__ == "DDPStrategy" and spawn.num_devices == 2
+    assert build_trainer(TrainerConfig(accelerator="cpu", devices=1)).num_devices == 1

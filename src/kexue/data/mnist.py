@@ -201,12 +201,15 @@ class RawImageTable:
             an embedded table.
         malformed: Lines that could not become a row: ``line``, ``n_fields`` (-1 when the line is
             not valid UTF-8), ``error`` (decode error or ``""``), ``record`` (raw text).
+        unavailable: Why there is no table (the CSV is missing and the env forbids the
+            embedded copy); ``None`` for a real table. Nodes that select it must raise this.
     """
 
     file: str
     columns: tuple[str, ...]
     rows: pd.DataFrame
     malformed: pd.DataFrame = field(default_factory=_empty_malformed)
+    unavailable: str | None = None
 
     @property
     def n_records(self) -> int:
@@ -277,16 +280,30 @@ class EmbeddedImagesDataset(AbstractDataset[None, RawImageTable]):
     """
 
     def __init__(self, *, source: Source, filepath: str | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+                 allow_embedded: bool = True, metadata: dict[str, Any] | None = None) -> None:
         try:
             spec_for(source)
         except ValueError as exc:
             raise DatasetError(str(exc)) from exc
         self._source = source
         self._filepath = Path(filepath) if filepath else None
+        self._allow_embedded = bool(allow_embedded)
         self.metadata = metadata
 
+    def preflight(self) -> str | None:
+        """None when loading will work; otherwise why not (the embedded copy is not allowed)."""
+        if self._allow_embedded or (self._filepath is not None and self._filepath.is_file()):
+            return None
+        return (f"Image table {self._filepath} not found, and this env does not allow the embedded "
+                f"{self._source} subset in place of real data (globals embedded_defaults: false, "
+                f"as under --env gpu). Fix: put the CSV (header px000..,label) at "
+                f"{self._filepath}, run in the base env, or set embedded_defaults: true in "
+                "conf/<env>/globals.yml to use the embedded copy deliberately.")
+
     def load(self) -> RawImageTable:
+        problem = self.preflight()
+        if problem:       # a node loads both image sources; only the selected one may not fail
+            return RawImageTable(str(self._filepath), (), pd.DataFrame(), unavailable=problem)
         if self._filepath is not None and self._filepath.is_file():
             # Kedro hands over an absolute path: record it relative to the project when inside it
             path = self._filepath.resolve()

@@ -7,6 +7,10 @@ Raw corpora can be large (the CCKS ``kb_data`` is 367 MB), so ``load()`` returns
 
 When the file does not exist and ``fallback`` names a generator (``"module:function"``), the
 source iterates that generator's lines instead: this is how every pipeline runs on a fresh clone.
+``allow_fallback: ${globals:embedded_defaults}`` (false under ``--env gpu``) turns that off: a
+missing file is then an error naming the path, never a silent switch to synthetic data.
+``optional: true`` makes a missing file (with no fallback) an empty source with
+``exists = False`` instead of an error, for inputs a parameter may leave unused.
 
 Catalog example::
 
@@ -48,6 +52,7 @@ class LineSource:
     path: str
     is_default: bool
     _factory: Callable[[], Iterable[Any]]
+    exists: bool = True
 
     def __iter__(self) -> Iterator[Line]:
         for no, raw in enumerate(self._factory(), start=1):
@@ -76,12 +81,41 @@ class TextLinesDataset(AbstractDataset[None, LineSource]):
     """Read-only dataset returning a :class:`LineSource` over ``filepath`` (or its fallback)."""
 
     def __init__(self, *, filepath: str, fallback: str | None = None,
-                 fallback_args: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+                 fallback_args: dict[str, Any] | None = None, allow_fallback: bool = True,
+                 optional: bool = False, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = Path(filepath)
         self._fallback = fallback
         self._fallback_args = dict(fallback_args or {})
+        self._allow_fallback = bool(allow_fallback)
+        self._optional = bool(optional)
         self.metadata = metadata
+
+    @property
+    def filepath(self) -> Path:
+        return self._filepath
+
+    def preflight(self) -> str | None:
+        """What is wrong before any node runs (a missing file that may not fall back), or None."""
+        if self._filepath.is_file() or self._optional:
+            return None
+        if self._fallback and self._allow_fallback:
+            return None
+        return self._missing_message()
+
+    def optional_missing(self) -> bool:
+        """True for an ``optional`` input whose file is absent (loads as an empty source)."""
+        return self._optional and not self._filepath.is_file()
+
+    def _missing_message(self) -> str:
+        if self._fallback:
+            return (f"Raw file {self._filepath} not found, and this env does not allow the embedded "
+                    f"default ({self._fallback}) in place of real data (globals "
+                    "embedded_defaults: false, as under --env gpu). Fix: put the official file at "
+                    f"{self._filepath}, run in the base env for the embedded default, or set "
+                    "embedded_defaults: true in conf/<env>/globals.yml to use it deliberately.")
+        return (f"Raw file {self._filepath} not found and no embedded fallback is configured. "
+                f"Fix: put the official file at {self._filepath}, or set `fallback:` in the "
+                "catalog.")
 
     def load(self) -> LineSource:
         if self._filepath.is_file():
@@ -92,20 +126,20 @@ class TextLinesDataset(AbstractDataset[None, LineSource]):
                     yield from handle
 
             return LineSource(str(path), False, read_file)
-        if self._fallback:
+        if self._fallback and self._allow_fallback:
             generator = _resolve(self._fallback)
             args = self._fallback_args
             return LineSource(f"<embedded:{self._fallback}>", True, lambda: generator(**args))
-        raise DatasetError(
-            f"Raw file {self._filepath} not found and no embedded fallback is configured. "
-            f"Fix: put the official file at {self._filepath}, or set `fallback:` in the catalog."
-        )
+        if self._optional and not self._fallback:
+            return LineSource(str(self._filepath), False, lambda: iter(()), exists=False)
+        raise DatasetError(self._missing_message())
 
     def save(self, data: None) -> None:
         raise DatasetError("TextLinesDataset is read-only: raw data is never written by pipelines")
 
     def _exists(self) -> bool:
-        return self._filepath.is_file() or self._fallback is not None
+        return self._filepath.is_file() or (self._fallback is not None and self._allow_fallback)
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "fallback": self._fallback}
+        return {"filepath": str(self._filepath), "fallback": self._fallback,
+                "allow_fallback": self._allow_fallback, "optional": self._optional}

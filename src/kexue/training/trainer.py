@@ -121,4 +121,30 @@ def build_trainer(
         callbacks=all_callbacks,
     )
     kwargs.update(overrides)
-    return L.Trainer(**kwargs)
+    trainer = L.Trainer(**kwargs)
+    check_launcher(trainer)
+    return trainer
+
+
+def check_launcher(trainer: L.Trainer) -> None:
+    """Reject a strategy whose launcher would re-run the whole command once per rank.
+
+    Lightning resolves ``strategy: auto`` with several devices (``devices: auto`` on a multi-GPU
+    host, ``devices: 2``) to ``ddp``, whose launcher starts each extra rank by re-executing
+    ``sys.argv`` -- inside a Kedro node that is a second full ``kedro run`` (kedro#2049). This
+    looks at what Lightning actually chose, not at the strategy string. Processes created by an
+    external launcher (torchrun, SLURM) are fine: Lightning then spawns nothing.
+    """
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    strategy = trainer.strategy
+    launcher = getattr(strategy, "launcher", None)
+    env = getattr(strategy, "cluster_environment", None)
+    if (isinstance(launcher, _SubprocessScriptLauncher)
+            and not getattr(env, "creates_processes_externally", False)):
+        raise ConfigError(
+            f"Invalid parameters 'trainer.devices'/'trainer.strategy': Lightning resolved "
+            f"{trainer.num_devices} devices to {type(strategy).__name__} with a launcher that "
+            "re-executes the command once per rank -- inside a Kedro node that re-runs the whole "
+            "`kedro run`. Fix: trainer.devices: 1, or trainer.strategy: ddp_spawn for several "
+            "GPUs in one node, or launch the ranks yourself with torchrun.")

@@ -54,7 +54,8 @@ def test_behaviour_uses_train_only_and_candidates_table() -> None:
 def test_bad_model_param_fails_fast() -> None:
     aliases, texts, mentions = _tables()
     with pytest.raises(ConfigError, match="entity_linking.model"):
-        train_linker(pd.DataFrame(), aliases, texts, mentions, {}, {"model": {"char_siz": 3}}, 0)
+        train_linker(pd.DataFrame(), aliases, texts, mentions, {}, None, {"model": {"char_siz": 3}},
+                     0)
 
 
 def test_pipeline_nodes_have_names() -> None:

@@ -25,9 +25,11 @@ class ModelConfig:
         head_dim: Size per head (Su: 16).
         dropout: Dropout after the embeddings and before the matcher's Dense (Su: 0.2).
         min_char_count: Keep chars seen at least this often (KB descriptions + train texts).
-        word_vectors: Optional path to word2vec *text* vectors (``word v1 v2 ...``). When set, texts
-            and descriptions are jieba-segmented, each word vector is repeated over its chars
-            (fixed, not fine-tuned) and added through ``Dense(char_size, no bias)``. ``null`` = none.
+        word_vectors: Use fixed word vectors (word2vec *text* format, ``word v1 v2 ...``) read
+            through the catalog entry ``entity_linking_word_vectors``
+            (``data/01_raw/word_vectors/word2vec.txt``). When on, texts and descriptions are
+            jieba-segmented, each word vector is repeated over its chars (fixed, not fine-tuned)
+            and added through ``Dense(char_size, no bias)``.
         max_words: Read at most this many word vectors (``null`` = all).
         max_desc_len: Descriptions are truncated to this many chars for the encoder
             (the hand features still look at the full description).
@@ -41,7 +43,7 @@ class ModelConfig:
     head_dim: int = 16
     dropout: float = 0.2
     min_char_count: int = 2
-    word_vectors: str | None = None
+    word_vectors: bool = False
     max_words: int | None = None
     max_desc_len: int = 64
 

@@ -18,6 +18,7 @@ import functools
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -120,8 +121,15 @@ class EntityFeatureCache:
         return hand_features(query, query_words, chars, words, pattern)
 
 
-def load_word_vectors(path: str, max_words: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Read word2vec text format (optional ``"<count> <dim>"`` header, then ``word v1 v2 ...``).
+def load_word_vectors(lines: Iterable[Any], where: str = "word vectors",
+                      max_words: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Parse word2vec text format (optional ``"<count> <dim>"`` header, then ``word v1 v2 ...``).
+
+    Args:
+        lines: :class:`kexue.io.Line` records (the ``entity_linking_word_vectors`` catalog
+            entry) or plain strings.
+        where: Name of the source for error messages.
+        max_words: Read at most this many vectors.
 
     Returns:
         ``(words, vectors)`` with ``vectors`` of shape ``(len(words), dim)`` (float32).
@@ -129,24 +137,26 @@ def load_word_vectors(path: str, max_words: int | None = None) -> tuple[list[str
     words: list[str] = []
     rows: list[np.ndarray] = []
     dim = None
-    with open(path, encoding="utf-8") as handle:
-        for no, line in enumerate(handle):
-            parts = line.rstrip().split(" ")
-            if no == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue
-            if len(parts) < 2:
-                continue
-            vec = np.asarray(parts[1:], dtype=np.float32)
-            if dim is None:
-                dim = vec.shape[0]
-            if vec.shape[0] != dim:
-                raise ValueError(f"{path}:{no + 1}: vector of size {vec.shape[0]}, expected {dim}")
-            words.append(parts[0])
-            rows.append(vec)
-            if max_words is not None and len(words) >= max_words:
-                break
+    for no, line in enumerate(lines, start=1):
+        text = line if isinstance(line, str) else line.text
+        if not isinstance(line, str) and line.error:
+            raise ValueError(f"{where}:{line.no}: {line.error}")
+        parts = text.rstrip().split(" ")
+        if no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            continue
+        if len(parts) < 2:
+            continue
+        vec = np.asarray(parts[1:], dtype=np.float32)
+        if dim is None:
+            dim = vec.shape[0]
+        if vec.shape[0] != dim:
+            raise ValueError(f"{where}:{no}: vector of size {vec.shape[0]}, expected {dim}")
+        words.append(parts[0])
+        rows.append(vec)
+        if max_words is not None and len(words) >= max_words:
+            break
     if not rows:
-        raise ValueError(f"{path}: no word vectors found; expected lines 'word v1 v2 ...'")
+        raise ValueError(f"{where}: no word vectors found; expected lines 'word v1 v2 ...'")
     return words, np.stack(rows)
 
 

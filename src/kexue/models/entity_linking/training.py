@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from kexue.config import to_dict
+from kexue.config import ConfigError, to_dict
 from kexue.models.entity_linking.batching import LinkingResources, LinkingTrainDataset, TrainText, collate
 from kexue.models.entity_linking.candidates import AliasMatcher, normalise_alias
 from kexue.models.entity_linking.config import DataConfig, ModelConfig
@@ -66,11 +66,20 @@ def build_resources(entities: pd.DataFrame, vocab: CharVocab, cfg: ModelConfig,
     return LinkingResources(vocab, EntityFeatureCache(descs, objects), cfg.max_desc_len, word2id)
 
 
-def read_word_vectors(cfg: ModelConfig) -> tuple[list[str] | None, torch.Tensor | None]:
-    """Optional fixed word vectors; row 0 of the returned table is the unknown word (zeros)."""
+def read_word_vectors(cfg: ModelConfig, source: Any = None
+                      ) -> tuple[list[str] | None, torch.Tensor | None]:
+    """Optional fixed word vectors from ``source`` (a :class:`kexue.io.LineSource` from the
+    catalog); row 0 of the returned table is the unknown word (zeros)."""
     if not cfg.word_vectors:
         return None, None
-    words, vecs = load_word_vectors(cfg.word_vectors, cfg.max_words)
+    if source is None or not getattr(source, "exists", True):
+        where = getattr(source, "path", "the catalog entry entity_linking_word_vectors")
+        raise ConfigError(
+            f"Invalid parameter 'entity_linking.model.word_vectors': true, but {where} does not "
+            "exist. Fix: put word2vec text vectors there (see conf/base/catalog_entity_linking"
+            ".yml), or set entity_linking.model.word_vectors: false.")
+    words, vecs = load_word_vectors(source, getattr(source, "path", "word vectors"),
+                                    cfg.max_words)
     table = np.concatenate([np.zeros((1, vecs.shape[1]), dtype=np.float32), vecs])
     return words, torch.from_numpy(table)
 
@@ -93,14 +102,18 @@ def train_texts(resources: LinkingResources, matcher: AliasMatcher, texts: Seque
 def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFrame,
                 mentions: pd.DataFrame, pruning: Mapping[str, Any], model_cfg: ModelConfig,
                 data_cfg: DataConfig, trainer_cfg: TrainerConfig, optim_cfg: OptimizerConfig,
-                adversarial_cfg: AdversarialConfig, ema_cfg: EMAConfig, seed: int) -> dict[str, Any]:
-    """Train the joint model on the train split; returns the bundle (EMA weights when enabled)."""
+                adversarial_cfg: AdversarialConfig, ema_cfg: EMAConfig, seed: int,
+                word_vectors: Any = None) -> dict[str, Any]:
+    """Train the joint model on the train split; returns the bundle (EMA weights when enabled).
+
+    ``word_vectors``: the ``entity_linking_word_vectors`` line source (used when
+    ``model_cfg.word_vectors`` is on)."""
     L.seed_everything(seed, workers=True, verbose=False)
     train = texts_of(texts, "train", data_cfg.max_train_texts)
     vocab = CharVocab.build(
         [*entities["description"].astype(str), *(t.lower() for _, t in train)],
         model_cfg.min_char_count)
-    words, vectors = read_word_vectors(model_cfg)
+    words, vectors = read_word_vectors(model_cfg, word_vectors)
     word2id = {w: i + 1 for i, w in enumerate(words)} if words is not None else None
     resources = build_resources(entities, vocab, model_cfg, word2id)
     matcher = pruned_matcher(aliases, pruning)

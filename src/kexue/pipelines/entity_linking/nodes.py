@@ -70,11 +70,13 @@ def generate_candidates(aliases: pd.DataFrame, texts: pd.DataFrame, pruning: dic
 
 
 def train_linker(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFrame,
-                 mentions: pd.DataFrame, pruning: dict[str, Any], params: dict[str, Any],
-                 seed: int) -> dict[str, Any]:
+                 mentions: pd.DataFrame, pruning: dict[str, Any], word_vectors: Any,
+                 params: dict[str, Any], seed: int) -> dict[str, Any]:
     """Train the joint NER + matcher model; returns the bundle for ``kexue.io.TorchDataset``.
 
     Args:
+        word_vectors: ``entity_linking_word_vectors`` (lazy lines; read only when
+            ``model.word_vectors`` is true).
         params: ``params:entity_linking`` (model, data, trainer, optimizer, adversarial, ema).
         seed: ``params:seed``.
     """
@@ -91,6 +93,7 @@ def train_linker(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFr
             adversarial_cfg=build_config(AdversarialConfig, adversarial, where=f"{WHERE}.adversarial"),
             ema_cfg=build_config(EMAConfig, params.get("ema"), where=f"{WHERE}.ema"),
             seed=int(seed),
+            word_vectors=word_vectors,
         )
 
 

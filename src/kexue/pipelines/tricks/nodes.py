@@ -100,6 +100,8 @@ def ingest_images(mnist_raw: RawImageTable | pd.DataFrame, digits_raw: RawImageT
     """
     cfg = build_config(DataConfig, data, where=f"{WHERE}.data")
     raw = mnist_raw if cfg.source == "mnist" else digits_raw
+    if getattr(raw, "unavailable", None):
+        raise ConfigError(f"tricks.data.source={cfg.source!r}: {raw.unavailable}")
     if isinstance(raw, pd.DataFrame):
         raw = RawImageTable.from_frame(raw, embedded_file(cfg.source))
     table, rejects, report = split_rejects(raw, cfg.source)
