@@ -88,12 +88,12 @@ def _single_reject(tmp_path: Path, content: bytes, layout: str = "auto") -> tupl
 
 def test_reject_invalid_utf8(tmp_path: Path):
     rej, _ = _single_reject(tmp_path, b"\xff\xfebad\tsource")
-    assert rej.reason.startswith("invalid utf-8")
+    assert rej.reason == "invalid_utf8" and "invalid start byte" in rej.detail
 
 
 def test_reject_wrong_column_count(tmp_path: Path):
     rej, _ = _single_reject(tmp_path, b"a\tb\tc\td")
-    assert rej.reason.startswith("wrong column count") and "got 4" in rej.reason
+    assert rej.reason == "field_count" and "got 4" in rej.detail
     assert rej.record == "a\tb\tc\td"
 
 
@@ -103,29 +103,29 @@ def test_reject_wrong_column_count_for_configured_layout(tmp_path: Path):
     # auto accepts both layouts; a configured layout rejects the other one, at the right line
     assert len(_pairs(_read(path, "auto"))) == 2
     rejects = _rejects(_read(path, "to_title"))
-    assert [(r.line, r.reason.split(" (")[0]) for r in rejects] == [(2, "wrong column count")]
+    assert [(r.line, r.reason) for r in rejects] == [(2, "field_count")]
     rejects = _rejects(_read(path, "title_abstract"))
-    assert [(r.line, r.reason.split(" (")[0]) for r in rejects] == [(1, "wrong column count")]
+    assert [(r.line, r.reason) for r in rejects] == [(1, "field_count")]
 
 
 def test_reject_empty_title(tmp_path: Path):
     rej, _ = _single_reject(tmp_path, b"  \tsome source")
-    assert rej.reason == "empty title"
+    assert rej.reason == "empty_title"
 
 
 def test_reject_empty_text(tmp_path: Path):
     rej, _ = _single_reject(tmp_path, b"to title\t \ta title")
-    assert rej.reason == "empty text"
+    assert rej.reason == "empty_source"
 
 
 def test_reject_header_line(tmp_path: Path):
     rej, _ = _single_reject(tmp_path, b"title\tabstract")
-    assert rej.reason == "header line"
+    assert rej.reason == "header_line"
 
 
 def test_reject_blank_line(tmp_path: Path):
     rej, _ = _single_reject(tmp_path, b"   ")
-    assert rej.reason == "blank line"
+    assert rej.reason == "blank_line"
 
 
 def test_record_is_truncated_to_200_chars(tmp_path: Path):
@@ -140,10 +140,10 @@ def test_unknown_layout_fails_fast():
 
 # ------------------------------------------------------------------ THUCNews bad articles
 @pytest.mark.parametrize(("content", "line", "reason"), [
-    (b"", 1, "empty title"),
-    (b"   \nbody text\n", 1, "empty title"),
-    (b"A title\n\n   \n", 1, "empty text"),
-    (b"A title\nfine body\n\xc3\x28 broken\n", 3, "invalid utf-8"),
+    (b"", 1, "empty_title"),
+    (b"   \nbody text\n", 1, "empty_title"),
+    (b"A title\n\n   \n", 1, "empty_source"),
+    (b"A title\nfine body\n\xc3\x28 broken\n", 3, "invalid_utf8"),
 ])
 def test_thucnews_rejects(tmp_path: Path, content: bytes, line: int, reason: str):
     path = tmp_path / "体育" / "1.txt"
@@ -151,7 +151,7 @@ def test_thucnews_rejects(tmp_path: Path, content: bytes, line: int, reason: str
     path.write_bytes(content)
     rec = parse_thucnews_article(RawCorpus.lines(path), str(path))
     assert isinstance(rec, Reject)
-    assert (rec.file, rec.line, rec.reason.split(" (")[0]) == (str(path), line, reason)
+    assert (rec.file, rec.line, rec.reason) == (str(path), line, reason)
 
 
 def test_thucnews_body_lines_are_stripped_and_joined(tmp_path: Path):
@@ -182,3 +182,8 @@ def test_raw_corpus_single_file(tmp_path: Path):
     path = tmp_path / "one.tsv"
     path.write_text("a\tb\n", encoding="utf-8")
     assert RawCorpus(path, "*.tsv").files() == [path]
+
+
+def test_unknown_reason_code_is_a_bug():
+    with pytest.raises(ValueError, match="unknown reject reason"):
+        Reject("f", 1, "wrong column count (got 4)", "x")

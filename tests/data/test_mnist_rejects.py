@@ -16,7 +16,8 @@ from kexue.data.mnist import (
     pixel_columns,
     read_image_csv,
 )
-from kexue.data.mnist_rejects import REJECT_COLUMNS, REJECT_REASONS, split_rejects
+from kexue.data.mnist_rejects import REJECT_REASONS, split_rejects
+from kexue.data.rejects import REJECT_COLUMNS
 
 HEADER = ",".join(pixel_columns(64) + ["label"])
 
@@ -32,7 +33,7 @@ def _with(i: int, col: int, value: str) -> str:
     return ",".join(fields)
 
 
-# one bad record per reason; the value is (code, raw line, detail expected in `reason`)
+# one bad record per reason; the value is (code, raw line, detail expected in `detail`)
 BAD = {
     "field_count": ",".join(_good(1)[:-2]),
     "bad_label": _with(2, 64, "10"),
@@ -77,15 +78,15 @@ def test_each_reject_reason_has_file_line_reason_and_record(mixed, code):
     assert len(row) == 1, rejects[["line", "reason"]]
     row = row.iloc[0]
     assert row["file"] == str(path)
-    assert row["reason"].startswith(f"{code}: ")
+    assert row["reason"] == code and row["level"] == "record"
     assert code in REJECT_REASONS
     if code != "invalid_utf8":
-        assert DETAIL[code] in row["reason"]
+        assert DETAIL[code] in row["detail"]
         # the record is the raw text of that physical line (independent read of the file)
         assert row["record"] == path.read_text(errors="replace").splitlines()[where[code] - 1][:200]
         assert len(row["record"]) == 200                 # 64 fields > 200 chars: truncated
     else:
-        assert "invalid UTF-8" in row["reason"]
+        assert "invalid UTF-8" in row["detail"]
 
 
 def test_counts_are_conserved_and_accepted_rows_are_the_good_ones(mixed):
@@ -100,7 +101,7 @@ def test_counts_are_conserved_and_accepted_rows_are_the_good_ones(mixed):
                                    "pixel_out_of_range": 1, "pixel_not_whole": 1}
     assert sum(counts["by_reason"].values()) == counts["rejected"]
     assert rejects["line"].tolist() == sorted(where.values())
-    assert "blank line" in rejects.loc[rejects["line"] == where["blank"], "reason"].item()
+    assert "blank line" in rejects.loc[rejects["line"] == where["blank"], "detail"].item()
     # the pandera-validated accepted table holds exactly the good records, parsed
     assert accepted["px000"].dtype == "uint8" and accepted["label"].dtype == "int64"
     expected = np.array([_good(i) for i in (0, 2, 4, 6, 8, 10, 12)], dtype=float)
@@ -125,7 +126,7 @@ def test_embedded_rows_use_index_plus_two_and_the_source_name():
     _, rejects, counts = split_rejects(raw, "digits")
     assert rejects["line"].tolist() == [3, 5]               # row index + 2
     assert rejects["file"].tolist() == ["<embedded:digits>"] * 2
-    assert rejects["reason"].str.split(":").str[0].tolist() == ["bad_label", "pixel_missing"]
+    assert rejects["reason"].tolist() == ["bad_label", "pixel_missing"]
     assert rejects["record"].iloc[0].endswith(",11")        # whole numbers printed as integers
     assert counts["read"] == 5 and counts["accepted"] == 3
 

@@ -5,10 +5,11 @@
 :func:`~kexue.data.mnist.image_schema`), a rejects table and the counts. Nothing is lost:
 ``read == accepted + rejected``.
 
-Rejects have the columns ``file, line, reason, record``: ``line`` is the 1-based line of the CSV
-(header = line 1; an embedded table's row ``i`` is line ``i + 2``), ``record`` the raw text
-(truncated to 200 characters) and ``reason`` reads ``<code>: <detail>``; the code (one per record,
-the first that applies, in this order) is one of :data:`REJECT_REASONS`.
+Rejects are the shared table of :mod:`kexue.data.rejects` (``file, line, level, reason, detail,
+record``): ``line`` is the 1-based line of the CSV (header = line 1; an embedded table's row ``i``
+is line ``i + 2``), ``record`` the raw text (truncated to 200 characters), ``reason`` a stable
+code (one per record, the first that applies, in this order) from :data:`REJECT_REASONS` and
+``detail`` the specifics.
 
 Table-level problems (no header, missing / extra / misordered columns, no record left) are not
 rejects: they raise :class:`~kexue.data.mnist.ImageTableError` naming the file and the fix.
@@ -30,9 +31,8 @@ from kexue.data.mnist import (
     spec_for,
     validate_images,
 )
+from kexue.data.rejects import RECORD_MAX_CHARS, rejects_frame
 
-RECORD_MAX_CHARS = 200
-REJECT_COLUMNS = ("file", "line", "reason", "record")
 REJECT_REASONS = {
     "invalid_utf8": "the line is not valid UTF-8",
     "field_count": "the line does not have one field per header column (blank lines included)",
@@ -43,12 +43,6 @@ REJECT_REASONS = {
     "pixel_not_whole": "a pixel is not a whole grey level (e.g. 2.5)",
 }
 _MISSING_TOKENS = ("", "nan", "na", "n/a", "null", "none")
-
-
-def empty_rejects() -> pd.DataFrame:
-    """A rejects table with no rows and the right dtypes (``line`` int64, the rest str)."""
-    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "line" else "str")
-                         for c in REJECT_COLUMNS})
 
 
 def check_header(columns: tuple[str, ...], source: Source, file: str) -> None:
@@ -170,12 +164,8 @@ def split_rejects(raw: RawImageTable, source: Source
         found.append((int(lines[i]), code, detail, _record_text(cells[i])))
 
     found.sort(key=lambda r: r[0])
-    rejects = empty_rejects() if not found else pd.DataFrame({
-        "file": pd.Series([raw.file] * len(found), dtype="str"),
-        "line": pd.Series([r[0] for r in found], dtype="int64"),
-        "reason": pd.Series([f"{r[1]}: {r[2]}" for r in found], dtype="str"),
-        "record": pd.Series([str(r[3])[:RECORD_MAX_CHARS] for r in found], dtype="str"),
-    })
+    rejects = rejects_frame(((raw.file, r[0], "record", r[1], r[2], str(r[3])) for r in found),
+                            codes=REJECT_REASONS)
     by_reason = {code: n for code in REJECT_REASONS
                  if (n := sum(r[1] == code for r in found))}
     counts = {"file": raw.file, "source": source, "read": raw.n_records,

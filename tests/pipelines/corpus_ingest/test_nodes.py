@@ -76,21 +76,24 @@ def test_csl_rejects_have_file_line_reason_and_counts_are_conserved(tmp_path: Pa
     pairs, rejects, _, report = _run_all(tmp_path, params)
     assert pairs["target"].tolist() == ["第一篇标题", "第二篇标题"]
     assert pairs["source"].tolist() == ["第一篇摘要内容", "第二篇摘要内容"]
-    got = {(r.line, r.reason.split(" (")[0]) for r in rejects.itertuples()}
-    assert got == {(3, "header line"), (4, "wrong column count"), (5, "duplicate"),
-                   (6, "text too long"), (7, "empty title"), (8, "invalid utf-8")}
-    assert set(rejects["file"]) == {str(path)}
-    assert "of " + str(path) + ":1" in rejects.set_index("line").loc[5, "reason"]
+    got = {(r.line, r.reason) for r in rejects.itertuples()}
+    assert got == {(3, "header_line"), (4, "field_count"), (5, "duplicate"),
+                   (6, "source_too_long"), (7, "empty_title"), (8, "invalid_utf8")}
+    assert set(rejects["file"]) == {str(path)} and set(rejects["level"]) == {"record"}
+    assert rejects.set_index("line").loc[5, "detail"] == f"of {path}:1"
+    assert list(rejects.columns) == ["file", "line", "level", "reason", "detail", "record"]
     assert report["counts"] == {"read": 8, "accepted": 2, "rejected": 6}
     assert report["files"] == {str(path): {"read": 8, "accepted": 2, "rejected": 6}}
-    assert report["rejects_by_reason"]["duplicate"] == 1
+    assert report["rejects_by_reason"] == {"duplicate": 1, "empty_title": 1, "field_count": 1,
+                                           "header_line": 1, "invalid_utf8": 1,
+                                           "source_too_long": 1}
 
 
 def test_dedupe_off_keeps_duplicates(tmp_path: Path):
     _write_csl(tmp_path)
     pairs, rejects, _, _ = _run_all(tmp_path, _params(corpus="csl", dedupe=False))
     assert (pairs["target"] == "第一篇标题").sum() == 2
-    assert "duplicate" not in {r.split(" (")[0] for r in rejects["reason"]}
+    assert "duplicate" not in set(rejects["reason"])
     assert pairs["pair_id"].is_unique
 
 
@@ -176,7 +179,7 @@ def test_vocab_is_built_on_train_only():
     report = report_corpus_ingest(
         {"corpus": "x", "where": "w", "files": {"f": {"read": 3, "accepted": 3, "rejected": 0}},
          "rejects_by_reason": {}, "truncated": {}, "limit": None, "dedupe": True},
-        pairs, pd.DataFrame(columns=["file", "line", "reason", "record"]),
+        pairs, pd.DataFrame(columns=["file", "line", "level", "reason", "detail", "record"]),
         build_title_vocab(pairs, _params(min_freq=1)), _params())
     assert report["vocab"]["unk_rate_dev"] == 1.0 and report["vocab"]["coverage_dev"] == 0.0
     with pytest.raises(ValueError, match="train split is empty"):
@@ -219,3 +222,27 @@ def test_split_overlap_by_hand():
     assert out["cross_split_sources"] == 1                    # "a" in train and test
     assert out["duplicate_sources"] == 1 and out["duplicate_titles"] == 2
     assert out["title_overlap"] == {"dev": 1.0, "test": pytest.approx(1 / 3)}
+
+
+REAL_LCSTS = Path(__file__).resolve().parents[3].parent / "shared" / "real-data" / "lcsts"
+
+
+@pytest.mark.skipif(not REAL_LCSTS.is_dir(), reason="../shared/real-data is not present")
+def test_real_lcsts_rejects_count_by_stable_code_and_sources_do_not_leak():
+    """The real LCSTS files: rejects group into a few codes (not one 'reason' per location),
+    counts are conserved, and no source sits in two splits."""
+    from kexue.data.corpora.readers import REJECT_REASONS
+
+    params = _params(corpus="lcsts")
+    raws = {"csl_raw": RawCorpus(REAL_LCSTS / "none", "*.tsv"),
+            "lcsts_raw": RawCorpus(REAL_LCSTS, "clge_lcsts_*.tsv"),
+            "thucnews_raw": RawCorpus(REAL_LCSTS / "none", "*/*.txt")}
+    pairs_raw, rejects, stats = read_title_corpus(**raws, params=params)
+    pairs = split_title_pairs(pairs_raw, params)
+    report = report_corpus_ingest(stats, pairs, rejects, build_title_vocab(pairs, params), params)
+    assert len(rejects) > 100                                  # the real files repeat pairs
+    assert set(rejects["reason"]) <= set(REJECT_REASONS)
+    assert sum(report["rejects_by_reason"].values()) == len(rejects)
+    assert len(report["rejects_by_reason"]) <= 3
+    assert report["counts"]["read"] == len(pairs) + len(rejects)
+    assert report["leakage"]["cross_split_sources"] == 0

@@ -63,7 +63,7 @@ def test_csl_corpus_e2e_with_rejects(kedro_project: Path, kedro_run):
     assert rejects["file"].iloc[0].endswith("data/01_raw/csl/train.tsv")
     report = json.loads((root / "data/08_reporting/corpus_ingest_report.json").read_text("utf-8"))
     assert report["counts"] == {"read": 41, "accepted": 40, "rejected": 1}
-    assert report["rejects_by_reason"] == {"wrong column count": 1}
+    assert report["rejects_by_reason"] == {"field_count": 1}
 
 
 @pytest.mark.slow

@@ -46,7 +46,8 @@ def test_ingest_selects_source_and_sends_bad_rows_to_rejects(digits):
     assert (report["read"], report["accepted"], report["rejected"]) == (1797, 1795, 2)
     assert report["by_reason"] == {"bad_label": 1, "pixel_out_of_range": 1}
     assert rejects["line"].tolist() == [9, 11]                     # row index + 2
-    assert rejects["reason"].iloc[0].startswith("pixel_out_of_range: px020='99'")
+    assert rejects["reason"].iloc[0] == "pixel_out_of_range"
+    assert rejects["detail"].iloc[0].startswith("px020='99'")
     pd.testing.assert_frame_equal(table, ingest_images(pd.DataFrame(), digits.drop(index=[7, 9]),
                                                        DIGITS)[0])
     with pytest.raises(ImageTableError, match=r"<embedded:digits>.*missing column.*px063"):

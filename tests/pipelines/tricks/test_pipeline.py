@@ -34,7 +34,8 @@ def test_tricks_pipeline_end_to_end(kedro_project, kedro_run):
     assert ingest == {"file": "<embedded:mnist>", "source": "mnist", "read": 5000,
                       "accepted": 5000, "rejected": 0, "by_reason": {}}
     rejects = pd.read_parquet(data / "02_intermediate/tricks_rejects.parquet")
-    assert rejects.empty and list(rejects.columns) == ["file", "line", "reason", "record"]
+    assert rejects.empty and list(rejects.columns) == ["file", "line", "level", "reason", "detail",
+                                                          "record"]
     train = pd.read_parquet(data / "05_model_input/tricks_train.parquet")
     test = pd.read_parquet(data / "05_model_input/tricks_test.parquet")
     assert (len(train), len(test)) == (100, 50)

@@ -12,6 +12,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from kexue.data.rejects import RejectsSchema as SharedRejectsSchema
+
 SPLITS = ("train", "dev")
 REJECT_REASONS = ("invalid_utf8", "empty_line", "invalid_json", "not_an_object", "missing_field",
                   "bad_field", "empty_field", "empty_text", "duplicate_subject_id",
@@ -92,12 +94,9 @@ class PredictTextsSchema(_Strict):
     text: Series[str] = pa.Field(str_length={"min_value": 1})
 
 
-class RejectsSchema(_Strict):
-    """``ccks_rejects``: one row per rejected record (``level=record``) or mention."""
+class RejectsSchema(SharedRejectsSchema):
+    """``ccks_rejects``: the shared rejects table (:mod:`kexue.data.rejects`), one row per
+    rejected record (``level=record``) or mention; files and reason codes of CCKS only."""
 
     file: Series[str] = pa.Field(isin=["kb_data", "train.json", "develop.json"])
-    line: Series[int] = pa.Field(ge=1)
-    level: Series[str] = pa.Field(isin=["record", "mention"])
     reason: Series[str] = pa.Field(isin=list(REJECT_REASONS))
-    detail: Series[str]
-    record: Series[str] = pa.Field(str_length={"max_value": 200})

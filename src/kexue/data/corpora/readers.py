@@ -53,25 +53,42 @@ class RawPair:
     record: str
 
 
+# Stable reason codes of the title corpora (kexue.data.rejects); the specifics go to ``detail``.
+REJECT_REASONS = {
+    "invalid_utf8": "the line is not valid UTF-8",
+    "blank_line": "an empty line",
+    "header_line": "a header row (every field is a column name)",
+    "field_count": "the TSV line does not have the layout's number of columns",
+    "empty_title": "the title / summary is empty",
+    "empty_source": "the text / abstract is empty",
+    "source_too_long": "longer than corpus_ingest.max_source_chars",
+    "duplicate": "the same (source, title) pair was read before",
+}
+
+
 @dataclass(frozen=True)
 class Reject:
-    """One malformed record: where, why, and the raw text (truncated to 200 chars)."""
+    """One malformed record: where, the stable ``reason`` code, the ``detail`` and the raw text
+    (truncated to 200 chars)."""
 
     file: str
     line: int
     reason: str
     record: str
+    detail: str = ""
 
     def __post_init__(self) -> None:
+        if self.reason not in REJECT_REASONS:
+            raise ValueError(f"unknown reject reason {self.reason!r}; use one of "
+                             f"{sorted(REJECT_REASONS)}")
         object.__setattr__(self, "record", self.record[:RECORD_MAX_CHARS])
+
+    def row(self) -> tuple[str, int, str, str, str, str]:
+        """The row of the shared rejects table (``kexue.data.rejects.REJECT_COLUMNS``)."""
+        return (self.file, self.line, "record", self.reason, self.detail, self.record)
 
 
 Record = RawPair | Reject
-
-
-def reason_key(reason: str) -> str:
-    """Stable part of a reject reason: ``"wrong column count (got 4, ...)"`` -> its head."""
-    return reason.split(" (", 1)[0]
 
 
 def _is_header(fields: list[str]) -> bool:
@@ -81,9 +98,9 @@ def _is_header(fields: list[str]) -> bool:
 def _check_pair(file: str, no: int, target: str, source: str, raw: str) -> Record:
     target, source = target.strip(), source.strip()
     if not target:
-        return Reject(file, no, "empty title", raw)
+        return Reject(file, no, "empty_title", raw, "the title / summary field is empty")
     if not source:
-        return Reject(file, no, "empty text", raw)
+        return Reject(file, no, "empty_source", raw, "the text / abstract field is empty")
     return RawPair(file, no, target, source, raw)
 
 
@@ -105,20 +122,20 @@ def parse_pair_lines(lines: Iterable[Line], file: str, layout: Layout = "auto") 
     for line in lines:
         raw = line.text
         if line.error:
-            yield Reject(file, line.no, f"invalid utf-8 ({line.error})", raw)
+            yield Reject(file, line.no, "invalid_utf8", raw, line.error)
             continue
         if not raw.strip():
-            yield Reject(file, line.no, "blank line", raw)
+            yield Reject(file, line.no, "blank_line", raw)
             continue
         fields = raw.split("\t")
         if _is_header(fields):
-            yield Reject(file, line.no, "header line", raw)
+            yield Reject(file, line.no, "header_line", raw, f"fields {fields}")
             continue
         expected = {"auto": (2, 3), "to_title": (3,), "title_abstract": (2,)}[layout]
         if len(fields) not in expected:
             want = " or ".join(map(str, expected))
-            yield Reject(file, line.no, f"wrong column count (got {len(fields)}, expected {want} "
-                                        f"for layout {layout})", raw)
+            yield Reject(file, line.no, "field_count", raw,
+                         f"got {len(fields)} columns, expected {want} for layout {layout}")
             continue
         if len(fields) == 3:  # to title \t abstract \t title
             yield _check_pair(file, line.no, fields[2], fields[1], raw)
@@ -133,7 +150,7 @@ def parse_thucnews_article(lines: Iterable[Line], file: str) -> Record:
     raw_parts: list[str] = []
     for line in lines:
         if line.error:
-            return Reject(file, line.no, f"invalid utf-8 ({line.error})", line.text)
+            return Reject(file, line.no, "invalid_utf8", line.text, line.error)
         if len(raw_parts) < 3:
             raw_parts.append(line.text)
         if title is None:
@@ -142,7 +159,7 @@ def parse_thucnews_article(lines: Iterable[Line], file: str) -> Record:
             body.append(line.text.strip())
     raw = "\n".join(raw_parts)
     if title is None or not title.strip():
-        return Reject(file, 1, "empty title", raw)
+        return Reject(file, 1, "empty_title", raw, "line 1 (the title) is empty")
     return _check_pair(file, 1, title, "".join(body), raw)
 
 

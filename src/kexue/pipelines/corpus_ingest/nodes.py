@@ -19,23 +19,18 @@ import pandas as pd
 from kexue.config import ConfigError, build_config
 from kexue.data.corpora.generate import default_title_lines
 from kexue.data.corpora.readers import (
+    REJECT_REASONS,
     RawCorpus,
     RawPair,
     Record,
     Reject,
     parse_pair_lines,
     parse_thucnews_article,
-    reason_key,
 )
-from kexue.data.corpora.schemas import (
-    REJECT_COLUMNS,
-    SPLITS,
-    RejectsSchema,
-    TitlePairsSchema,
-    empty_rejects,
-)
+from kexue.data.corpora.schemas import SPLITS, TitlePairsSchema
 from kexue.data.corpora.splits import assign_splits, split_overlap
 from kexue.data.corpora.vocab import CharVocab
+from kexue.data.rejects import count_by_reason, rejects_frame
 from kexue.io.lines import Line
 
 logger = logging.getLogger(__name__)
@@ -128,8 +123,9 @@ def read_title_corpus(csl_raw: RawCorpus, lcsts_raw: RawCorpus, thucnews_raw: Ra
         params: ``params:corpus_ingest``.
 
     Returns:
-        ``title_pairs_raw`` (file, line, source, target), ``title_rejects`` (file, line, reason,
-        record) and read statistics (per-file read/accepted/rejected, truncation counts).
+        ``title_pairs_raw`` (file, line, source, target), ``title_rejects`` (the shared table of
+        :mod:`kexue.data.rejects`: file, line, level, reason code, detail, record) and read
+        statistics (per-file read/accepted/rejected, truncation counts).
     """
     cfg = build_config(CorpusIngestConfig, params, where=WHERE)
     raws = {"csl": csl_raw, "lcsts": lcsts_raw, "thucnews": thucnews_raw}
@@ -165,7 +161,7 @@ def read_title_corpus(csl_raw: RawCorpus, lcsts_raw: RawCorpus, thucnews_raw: Ra
         "where": EMBEDDED_FILE if cfg.corpus == "default" else raws[cfg.corpus].where,
         "files": {f: {k: int(c[k]) for k in ("read", "accepted", "rejected")}
                   for f, c in per_file.items()},
-        "rejects_by_reason": dict(Counter(reason_key(r.reason) for r in rejects)),
+        "rejects_by_reason": count_by_reason(r.reason for r in rejects),
         "truncated": {"source": int(truncated["source"]), "target": int(truncated["target"]),
                       "source_maxlen": cfg.source_maxlen, "target_maxlen": cfg.target_maxlen},
         "limit": cfg.limit,
@@ -179,23 +175,18 @@ def read_title_corpus(csl_raw: RawCorpus, lcsts_raw: RawCorpus, thucnews_raw: Ra
 def _limit_checks(rec: RawPair, cfg: CorpusIngestConfig, seen: dict[bytes, str]) -> Record:
     """Hard length limit and exact-duplicate check (keys are 16-byte hashes: bounded memory)."""
     if cfg.max_source_chars is not None and len(rec.source) > cfg.max_source_chars:
-        return Reject(rec.file, rec.line, f"text too long ({len(rec.source)} chars > "
-                                          f"max_source_chars={cfg.max_source_chars})", rec.record)
+        return Reject(rec.file, rec.line, "source_too_long", rec.record,
+                      f"{len(rec.source)} chars > max_source_chars={cfg.max_source_chars}")
     if cfg.dedupe:
         key = hashlib.blake2b(f"{rec.target}\t{rec.source}".encode(), digest_size=16).digest()
         first = seen.setdefault(key, f"{rec.file}:{rec.line}")
         if first != f"{rec.file}:{rec.line}":
-            return Reject(rec.file, rec.line, f"duplicate (of {first})", rec.record)
+            return Reject(rec.file, rec.line, "duplicate", rec.record, f"of {first}")
     return rec
 
 
 def _rejects_frame(rejects: list[Reject]) -> pd.DataFrame:
-    if not rejects:
-        return RejectsSchema.validate(empty_rejects())
-    df = pd.DataFrame([(r.file, r.line, r.reason, r.record) for r in rejects],
-                      columns=REJECT_COLUMNS)
-    df["line"] = df["line"].astype("int64")
-    return RejectsSchema.validate(df)
+    return rejects_frame((r.row() for r in rejects), codes=REJECT_REASONS)
 
 
 def _pair_id(corpus: str, file: str, line: int) -> str:
