@@ -348,3 +348,45 @@ def test_cuda_matches_cpu():
             opt.step()
         out.append(p.detach().cpu())
     torch.testing.assert_close(out[1], out[0], rtol=1e-5, atol=1e-6)
+
+
+def test_momentum_is_placed_as_in_su_not_as_in_mesh_tensorflow() -> None:
+    """Su: m = b1 m + (1-b1) clip(u), then theta -= lr * max(eps2, RMS(theta)) * m.
+    mesh-tensorflow / HF: m = b1 m + (1-b1) lr * scale * clip(u), then theta -= m.
+    Both by hand in float64 over 3 steps (RMS(theta) changes between steps, so they differ)."""
+    from kexue.training import AdaFactor
+
+    g = torch.Generator().manual_seed(3)
+    theta0 = torch.randn(4, 3, dtype=torch.float64, generator=g)
+    grads = [torch.randn(4, 3, dtype=torch.float64, generator=g) for _ in range(3)]
+    lr, b1, eps1, eps2, d = 0.1, 0.9, 1e-30, 1e-3, 1.0
+
+    def rms(x):
+        return x.pow(2).mean().sqrt()
+
+    def hand(mesh: bool) -> torch.Tensor:
+        theta, v, m = theta0.clone(), torch.zeros_like(theta0), torch.zeros_like(theta0)
+        for t, grad in enumerate(grads, start=1):
+            beta2 = 1 - t ** -0.8
+            v = beta2 * v + (1 - beta2) * (grad ** 2 + eps1)     # 4x3: not factored
+            u = grad / v.sqrt()
+            u = u / torch.clamp(rms(u) / d, min=1.0)
+            scale = torch.clamp(rms(theta), min=eps2)
+            if mesh:
+                m = b1 * m + (1 - b1) * lr * scale * u
+                theta = theta - m
+            else:
+                m = b1 * m + (1 - b1) * u
+                theta = theta - lr * scale * m
+        return theta
+
+    p = torch.nn.Parameter(theta0.clone())
+    opt = AdaFactor([p], lr=lr, beta1=b1)
+    for grad in grads:
+        p.grad = grad.clone()
+        opt.step()
+    su, mesh = hand(mesh=False), hand(mesh=True)
+    assert (su - mesh).abs().max() > 1e-6                      # the placements do differ
+    torch.testing.assert_close(p.detach(), su, rtol=0, atol=1e-12)
+    import kexue.training.adafactor as mod
+    assert "mesh-tensorflow (and HF) apply it AFTER" in " ".join(mod.__doc__.split())

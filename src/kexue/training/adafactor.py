@@ -1,4 +1,9 @@
-"""AdaFactor with the exact semantics of Su's ``bojone/adafactor`` / mesh-tensorflow.
+"""AdaFactor with the exact semantics of Su's ``bojone/adafactor`` (post 7302).
+
+The second-moment statistics, ``β̂2`` schedule, factoring rule and update clipping match
+mesh-tensorflow too; the momentum placement does NOT: Su applies ``β1`` to the clipped update
+BEFORE parameter scaling and ``lr``, whereas mesh-tensorflow (and HF) apply it AFTER
+``lr × max(ε2, RMS(θ))``. This implementation follows Su, as the spec asks.
 
 Post: kexue.fm/archives/7302; paper: Shazeer & Stern 2018, arXiv:1804.04235.
 
@@ -69,7 +74,8 @@ def _factored_sum_sq(
 
 
 class AdaFactor(torch.optim.Optimizer):
-    """AdaFactor (Shazeer & Stern 2018) with Su's / mesh-tensorflow semantics.
+    """AdaFactor (Shazeer & Stern 2018) with Su's semantics (mesh-tensorflow's statistics;
+    momentum placed as in Su's code, see the module docstring).
 
     Args:
         params: Parameters or parameter groups (every flag below may be set per group).
@@ -120,8 +126,8 @@ class AdaFactor(torch.optim.Optimizer):
           ignores external schedulers; here ``lr=1e-3`` is used directly (Su's setting ≈ HF
           ``Adafactor(lr=1e-3, relative_step=False, scale_parameter=True, beta1=None)``).
         * HF factors every ``ndim >= 2`` tensor over the last two dims (no threshold).
-        * HF applies momentum AFTER the lr (and parameter) scaling; here before the parameter scale
-          and lr, on the clipped update, like Su / mesh-tf.
+        * HF applies momentum AFTER the lr (and parameter) scaling, as mesh-tensorflow does;
+          here before the parameter scale and lr, on the clipped update, as in Su's code.
         * HF also computes in fp32 for fp16/bf16 params; its weight decay is ``p -= wd·lr·p`` too.
 
     State per tensor: ``step`` (int), ``exp_avg_sq_row``/``exp_avg_sq_col`` (factored, kept with
