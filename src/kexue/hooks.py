@@ -65,3 +65,32 @@ class PreflightHooks:
         datasets = {n: catalog[n] for n in sorted(inputs)
                     if not n.startswith("params:") and n in catalog}
         check_real_data(inputs, param_inputs, datasets, embedded)
+
+
+class MlflowTrackingHooks:
+    """Catalog-declared MLflow logging (:mod:`kexue.tracking`): artifacts, per-epoch and final
+    metrics of the datasets whose ``metadata.kexue.track`` is set, and git / env tags. Runs
+    inside kedro-mlflow's run (plugin hooks run before project hooks)."""
+
+    def __init__(self) -> None:
+        from kexue.tracking import TrackingHooks
+
+        self._impl = TrackingHooks()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._impl.before_pipeline_run(run_params, pipeline, catalog)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        self._impl.after_dataset_saved(dataset_name, data, node)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result: Any, pipeline: Any,
+                           catalog: Any) -> None:
+        self._impl.end_runs("FINISHED")
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any,
+                          catalog: Any) -> None:
+        self._impl.end_runs("FAILED")

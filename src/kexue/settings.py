@@ -7,15 +7,28 @@
 * kedro-viz registers two run hooks that write ``.viz/``; they are harmless and git-ignored.
 """
 
+import os
+
 from kedro.config import OmegaConfigLoader
 
-from kexue.hooks import PreflightHooks, RunMetadataHooks, SeedHooks
+from kexue.hooks import MlflowTrackingHooks, PreflightHooks, RunMetadataHooks, SeedHooks
 
-HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks())
+HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), MlflowTrackingHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "merge_strategy": {"parameters": "soft", "catalog": "soft", "globals": "soft"},
+    "merge_strategy": {"parameters": "soft", "catalog": "soft", "globals": "soft",
+                       "mlflow": "soft"},
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+    # ${kx.env:NAME,default}: an environment variable with a default (oc.env is credentials-only).
+    # ${kx.tracking_uri:mlflow.db}: $MLFLOW_TRACKING_URI, else an ABSOLUTE sqlite URI of that
+    # file in the directory kedro runs from (the project root): MLflow caches stores by URI, so
+    # a relative sqlite:///mlflow.db would keep writing to the first project of a process.
+    "custom_resolvers": {
+        "kx.env": lambda name, default=None: os.environ.get(name, default),
+        "kx.tracking_uri": lambda filename="mlflow.db": os.environ.get(
+            "MLFLOW_TRACKING_URI", f"sqlite:///{os.path.abspath(filename)}"),
+    },
 }

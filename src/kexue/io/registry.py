@@ -1,0 +1,116 @@
+"""MLflow model-registry datasets: read a family's champion, register a challenger.
+
+The registry holds one registered model per model family; each version's source is a
+weights-only bundle (``bundle.pt``, the same dict ``kexue.io.TorchDataset`` stores) logged as an
+artifact of the run that trained it. The serving model is the version carrying the alias
+``champion``. Two datasets keep the gate's I/O in the catalog:
+
+* :class:`ChampionDataset` (load-only): ``{"version", "run_id", "bundle"}`` of the champion, or
+  ``version=None, bundle=None`` before the first promotion.
+* :class:`RegistryDecisionDataset` (save-only): registers the challenger (a new version, tagged
+  with the gate's decision, scores and reason) and moves the alias ONLY when the decision says
+  so. Moving the alias is the last call, so a run that fails anywhere before leaves the champion
+  exactly as it was.
+
+Both use the tracking / registry URI that kedro-mlflow set (``conf/<env>/mlflow.yml``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from kedro.io import AbstractDataset, DatasetError
+
+BUNDLE_FILE = "bundle.pt"
+
+
+def _client() -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+class ChampionDataset(AbstractDataset[None, dict[str, Any]]):
+    """Load-only view of the version of ``model_name`` that carries ``alias``."""
+
+    def __init__(self, *, model_name: str, alias: str = "champion",
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._name = model_name
+        self._alias = alias
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # logs, no TTY
+        empty = {"model_name": self._name, "alias": self._alias, "version": None,
+                 "run_id": None, "bundle": None}
+        client = _client()
+        try:
+            mv = client.get_model_version_by_alias(self._name, self._alias)
+        except MlflowException:             # no registered model or no alias yet
+            return empty
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{mv.source}/{BUNDLE_FILE}", dst_path=tmp)
+            bundle = torch.load(path, map_location="cpu", weights_only=True)
+        return {**empty, "version": str(mv.version), "run_id": mv.run_id, "bundle": bundle}
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("ChampionDataset is load-only: promotion goes through "
+                           "RegistryDecisionDataset")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._name, "alias": self._alias}
+
+
+class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
+    """Save-only: register ``decision["bundle"]`` as a new version of ``model_name`` with the
+    decision's tags, then point ``alias`` at it iff ``decision["promote"]``."""
+
+    def __init__(self, *, model_name: str, alias: str = "champion",
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._name = model_name
+        self._alias = alias
+        self.metadata = metadata
+
+    def save(self, data: dict[str, Any]) -> None:
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        for key in ("bundle", "promote", "tags"):
+            if key not in data:
+                raise DatasetError(f"RegistryDecisionDataset needs {key!r} in the decision")
+        started = mlflow.active_run() is None
+        run = mlflow.start_run() if started else mlflow.active_run()
+        try:
+            artifact_dir = f"registry/{self._name}"
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / BUNDLE_FILE
+                torch.save(data["bundle"], path)
+                mlflow.log_artifact(str(path), artifact_dir)
+            client = _client()
+            try:
+                client.get_registered_model(self._name)
+            except MlflowException:
+                client.create_registered_model(self._name)
+            tags = {str(k): str(v) for k, v in data["tags"].items()}
+            mv = client.create_model_version(self._name, f"{run.info.artifact_uri}/{artifact_dir}",
+                                             run_id=run.info.run_id, tags=tags)
+            if data["promote"]:
+                client.set_registered_model_alias(self._name, self._alias, mv.version)
+        finally:
+            if started:
+                mlflow.end_run()
+
+    def load(self) -> None:
+        raise DatasetError("RegistryDecisionDataset is save-only: read the champion through "
+                           "ChampionDataset")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._name, "alias": self._alias}

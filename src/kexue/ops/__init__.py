@@ -1,0 +1,5 @@
+"""Operating the models: the champion/challenger gate of scheduled retraining."""
+
+from kexue.ops.gate import GateConfig, decide
+
+__all__ = ["GateConfig", "decide"]

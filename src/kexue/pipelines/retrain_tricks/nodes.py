@@ -1,0 +1,139 @@
+"""Nodes of ``retrain_tricks``: train a challenger, score it and the champion on the same fixed
+test split, decide, and hand the decision to the registry dataset (which moves the alias)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from kexue.config import ConfigError, build_config
+from kexue.data.mnist import spec_for, to_tensors
+from kexue.models.mlp.model import MLPClassifier, MLPConfig
+from kexue.models.mlp.training import evaluate_classifier, fit_classifier
+from kexue.ops.gate import GateConfig, decide
+from kexue.training.config import OptimizerConfig, TrainerConfig
+
+logger = logging.getLogger(__name__)
+WHERE = "params:retrain_tricks"
+METRICS = ("acc", "loss")
+
+
+@dataclass
+class RetrainConfig:
+    """``params:retrain_tricks``.
+
+    Args:
+        batch_size: Challenger micro-batch size.
+        warm_start: Start the challenger from the champion's weights (when there is one and the
+            architecture matches) instead of the seeded initialisation.
+        trainer: Keys merged over ``params:tricks.trainer`` (e.g. ``{max_epochs: 5}``).
+        optimizer: Keys merged over ``params:tricks.optimizer``.
+        gate: :class:`kexue.ops.gate.GateConfig` (``metric``: acc | loss, ``margin``).
+    """
+
+    batch_size: int = 100
+    warm_start: bool = False
+    trainer: dict = field(default_factory=dict)
+    optimizer: dict = field(default_factory=dict)
+    gate: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be >= 1")
+
+
+def _configs(data: dict[str, Any], model: dict[str, Any], trainer: dict[str, Any],
+             optimizer: dict[str, Any], retrain: dict[str, Any]) -> dict[str, Any]:
+    cfg = build_config(RetrainConfig, retrain, where=WHERE)
+    gate = build_config(GateConfig, cfg.gate, where=f"{WHERE}.gate")
+    if gate.metric not in METRICS:
+        raise ConfigError(f"Invalid parameter '{WHERE}.gate.metric': {gate.metric!r}. Fix: use "
+                          f"one of {list(METRICS)} (acc: higher is better; loss: set "
+                          "higher_is_better: false).")
+    source = (data or {}).get("source", "mnist")
+    return {
+        "retrain": cfg, "gate": gate, "source": source,
+        "model": build_config(MLPConfig, {**model, "in_dim": spec_for(source).n_pixels},
+                              where="params:tricks.model"),
+        "trainer": build_config(TrainerConfig, {**trainer, **cfg.trainer},
+                                where=f"{WHERE}.trainer"),
+        "optim": build_config(OptimizerConfig, {**optimizer, **cfg.optimizer},
+                              where=f"{WHERE}.optimizer"),
+    }
+
+
+def train_challenger(train: pd.DataFrame, test: pd.DataFrame, champion: dict[str, Any],
+                     data: dict[str, Any], model: dict[str, Any], trainer: dict[str, Any],
+                     optimizer: dict[str, Any], retrain: dict[str, Any], seed: int,
+                     run_id: str) -> dict[str, Any]:
+    """Train the challenger on the current data (warm-started from the champion if asked)."""
+    c = _configs(data, model, trainer, optimizer, retrain)
+    init = None
+    champ = champion.get("bundle") if champion else None
+    if c["retrain"].warm_start and champ is not None:
+        if champ.get("config") != asdict(c["model"]):
+            logger.warning("retrain_tricks: champion v%s has another architecture; not warm "
+                           "starting", champion.get("version"))
+        else:
+            init = champ["state_dict"]
+    result = fit_classifier(to_tensors(train, c["source"]), to_tensors(test, c["source"]),
+                            c["model"], c["optim"], c["trainer"], c["retrain"].batch_size,
+                            seed, init_state=init)
+    return result.module.bundle(source=c["source"], run_id=run_id,
+                                warm_started_from=champion.get("version") if init else None,
+                                optimizer_steps=result.optimizer_steps)
+
+
+def _score(bundle: dict[str, Any], test: pd.DataFrame, source: str) -> dict[str, float]:
+    module = MLPClassifier(MLPConfig(**bundle["config"]))
+    module.model.load_state_dict(bundle["state_dict"])
+    return evaluate_classifier(module, *to_tensors(test, source))
+
+
+def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
+                        test: pd.DataFrame, data: dict[str, Any]) -> dict[str, Any]:
+    """Challenger AND champion on the same fixed test split (``tricks_test``)."""
+    source = (data or {}).get("source", "mnist")
+    scores: dict[str, Any] = {"n_test": len(test), "challenger": _score(challenger, test, source),
+                              "champion": None, "champion_version": champion.get("version")}
+    if champion.get("bundle") is not None:
+        scores["champion"] = _score(champion["bundle"], test, source)
+    return scores
+
+
+def decide_promotion(scores: dict[str, Any], challenger: dict[str, Any],
+                     retrain: dict[str, Any], run_id: str
+                     ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The gate: ``(registry decision, decision record, markdown report)``."""
+    gate = build_config(GateConfig, build_config(RetrainConfig, retrain, where=WHERE).gate,
+                        where=f"{WHERE}.gate")
+    ch = scores["challenger"][gate.metric]
+    cp = None if scores["champion"] is None else scores["champion"][gate.metric]
+    promote, reason = decide(ch, cp, gate)
+    record = {"promote": promote, "reason": reason, "metric": gate.metric,
+              "higher_is_better": gate.higher_is_better, "margin": gate.margin,
+              "challenger_score": ch, "champion_score": cp,
+              "champion_version_before": scores["champion_version"], "n_test": scores["n_test"],
+              "kedro_run_id": run_id}
+    tags = {"gate_decision": "promoted" if promote else "rejected", "gate_reason": reason,
+            "gate_metric": gate.metric, "gate_margin": gate.margin, "challenger_score": ch,
+            "champion_score": "none" if cp is None else cp,
+            "champion_version_before": scores["champion_version"] or "none",
+            "kedro_run_id": run_id}
+    logger.info("retrain_tricks gate: %s (%s)", tags["gate_decision"], reason)
+    report = "\n".join([
+        "# Retraining the tricks classifier: champion / challenger gate\n",
+        f"Kedro run id: `{run_id}`\n",
+        f"**Decision: {'PROMOTED' if promote else 'REJECTED'}** — {reason}.\n",
+        f"| | {gate.metric} on the fixed test split (n = {scores['n_test']}) |", "|---|---:|",
+        f"| challenger | {ch:.4f} |",
+        f"| champion (v{scores['champion_version']}) | "
+        f"{'—' if cp is None else f'{cp:.4f}'} |" if scores["champion_version"] else
+        "| champion | none yet |",
+        f"\nMargin: {gate.margin:g} ({'higher' if gate.higher_is_better else 'lower'} is better;"
+        " a tie keeps the champion). The challenger is registered either way; only a promotion "
+        "moves the `champion` alias.\n"])
+    return {"bundle": challenger, "promote": promote, "tags": tags}, record, report
