@@ -21,7 +21,8 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "merge_strategy": {"parameters": "soft", "catalog": "soft", "globals": "soft",
                        "mlflow": "soft"},
-    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
+                        "airflow": ["airflow*", "airflow/**"]},
     # ${kx.env:NAME,default}: an environment variable with a default (oc.env is credentials-only).
     # ${kx.tracking_uri:mlflow.db}: $MLFLOW_TRACKING_URI, else an ABSOLUTE sqlite URI of that
     # file in the directory kedro runs from (the project root): MLflow caches stores by URI, so

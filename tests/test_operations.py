@@ -1,0 +1,100 @@
+"""Operating kexue: the generated Airflow DAG and the documented cron line."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+
+KEDRO = str(Path(sys.executable).parent / "kedro")
+
+
+def _declared_datasets(project: Path) -> set[str]:
+    names: set[str] = set()
+    for f in (project / "conf" / "base").glob("catalog*.yml"):
+        names |= set(yaml.safe_load(f.read_text()) or {})
+    return names
+
+
+def _memory_groups(project: Path, pipeline_name: str) -> list[set[str]]:
+    """Independent expectation: nodes joined by UNDECLARED (in-memory) datasets, union-find."""
+    from kedro.framework.project import configure_project, pipelines
+
+    configure_project("kexue")
+    pipe = pipelines[pipeline_name]
+    declared = _declared_datasets(project)
+    parent = {n.name: n.name for n in pipe.nodes}
+
+    def root(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    producers = {out: n.name for n in pipe.nodes for out in n.outputs}
+    for n in pipe.nodes:
+        for inp in n.inputs:
+            if inp in producers and inp not in declared and not inp.startswith("params:"):
+                parent[root(n.name)] = root(producers[inp])
+    groups: dict[str, set[str]] = {}
+    for name in parent:
+        groups.setdefault(root(name), set()).add(name)
+    return list(groups.values())
+
+
+@pytest.mark.slow
+def test_generated_airflow_dag_groups_memory_handoffs_and_reads_airflow_yml(kedro_project):
+    out = kedro_project / "dags"
+    subprocess.run([KEDRO, "airflow", "create", "--pipelines", "retrain_tricks", "--group-by",
+                    "memory", "--target-dir", str(out)], cwd=kedro_project, check=True,
+                   capture_output=True, env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin"})
+    (dag_file,) = out.glob("*.py")
+    source = dag_file.read_text()
+    tree = ast.parse(source)                                  # valid Python
+    tasks = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_run_kedro_node":
+            kw = {k.arg: k.value for k in node.keywords}
+            tasks[frozenset(ast.literal_eval(kw["node_names"]))] = True
+    expected = _memory_groups(kedro_project, "retrain_tricks")
+    assert set(tasks) == {frozenset(g) for g in expected}
+    assert len(expected) == 3                 # ingest+split | train | evaluate+gate
+    edges = re.findall(r'tasks\["([^"]+)"\] >> tasks\["([^"]+)"\]', source)
+    assert ("retrain-tricks-train-challenger-node",
+            "retrain-tricks-evaluate-node-retrain-tricks-gate-node") in edges
+    conf = yaml.safe_load((kedro_project / "conf/base/airflow.yml").read_text())
+    assert f'schedule="{conf["retrain_tricks"]["schedule"]}"' in source
+    assert f'retries={conf["default"]["retries"]}' in source
+
+
+def cron_line() -> str:
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = re.findall(r"^0 3 \* \* 1 (cd /path/to/kexue .*)$", text, flags=re.M)
+    return line
+
+
+@pytest.mark.slow
+def test_the_readme_cron_line_works_under_env_i_and_fails_loudly(kedro_project):
+    (kedro_project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    line = cron_line().replace("/path/to/kexue", str(kedro_project))
+    done = subprocess.run(["env", "-i", "/bin/sh", "-c", line], capture_output=True, text=True,
+                          timeout=600)
+    log = (kedro_project / "logs" / "retrain_tricks.log").read_text()
+    assert done.returncode == 0, log[-3000:]
+    assert done.stdout == "" and "Pipeline execution completed" in log
+    assert "\x1b[" not in log and "it/s]" not in log          # no TTY: no colours, no bars
+    assert (kedro_project / "mlflow.db").is_file()
+    # the same line on broken input: non-zero exit, the reason in the log
+    bad = kedro_project / "data" / "01_raw" / "mnist" / "mnist.csv"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_text("not,a,header\n1,2,3\n")
+    failed = subprocess.run(["env", "-i", "/bin/sh", "-c", line], capture_output=True,
+                            text=True, timeout=600)
+    assert failed.returncode != 0
+    assert "mnist.csv" in (kedro_project / "logs" / "retrain_tricks.log").read_text()

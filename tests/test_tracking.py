@@ -1,0 +1,65 @@
+"""MLflow tracking of a real run (tricks, tiny): kedro-mlflow's run in the project's SQLite store
+carries the node parameters, the Kedro run id and the git commit, per-epoch and final metrics,
+and the model bundles and the report as artifacts -- checked against the files the run wrote."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kexue.tracking import metrics_of, track_spec
+
+TINY = {"tricks": {"data": {"source": "digits", "n_train": 100, "n_test": 50},
+                   "trainer": {"max_epochs": 2}}}
+
+
+@pytest.mark.slow
+def test_a_training_run_is_tracked_in_mlflow(kedro_project: Path, kedro_run, monkeypatch) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=kedro_project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=kedro_project, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=kedro_project, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=kedro_project, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    kedro_run(kedro_project, ["tricks"], runtime_params=TINY)
+
+    uri = f"sqlite:///{kedro_project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    mlflow.set_tracking_uri(uri)
+    (run,) = mlflow.search_runs(experiment_names=["kexue"], output_format="list")
+    tags, params = run.data.tags, run.data.params
+    assert tags["git_commit"] == sha and tags["kedro_env"] == "local"
+    report = (kedro_project / "data/08_reporting/tricks_report.md").read_text()
+    assert f"`{tags['run_id']}`" in report                     # the Kedro run id
+    assert params["tricks.trainer.max_epochs"] == "2" and params["seed"] == "42"
+    history = [m.value for m in client.get_metric_history(run.info.run_id, "adam_bs100.val_acc")]
+    epochs = pd.read_parquet(kedro_project / "data/07_model_output/tricks/adam_bs100_history.parquet")
+    assert history == pytest.approx(epochs["val_acc"].tolist()) and len(history) == 2
+    table = pd.read_csv(kedro_project / "data/08_reporting/tricks_metrics.csv").set_index("run")
+    assert run.data.metrics["adam_bs1.test_acc"] == pytest.approx(table.loc["adam_bs1", "test_acc"])
+    models = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
+    assert {f"models/{r}.pt" for r in table.index} == models
+    reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {"reports/tricks_report.md", "reports/tricks_curves.png"} <= reports
+
+
+def test_metric_extraction_by_hand() -> None:
+    class Dataset:
+        metadata = {"kexue": {"track": "epoch_metrics", "step": "epoch", "prefix": "r"}}
+
+    spec = track_spec(Dataset())
+    frame = pd.DataFrame({"epoch": [1, 2], "val_acc": [0.5, 0.75], "run": ["r", "r"]})
+    assert metrics_of(frame, spec) == [("r.val_acc", 0.5, 1), ("r.val_acc", 0.75, 2)]
+    final = {"track": "metrics", "key": "stage", "columns": ["f1"]}
+    table = pd.DataFrame({"stage": ["ner", "link"], "f1": [0.8, float("nan")]})
+    assert metrics_of(table, final) == [("ner.f1", 0.8, None)]        # NaN is not logged
+    Dataset.metadata = {"kexue": {"track": "everything"}}
+    with pytest.raises(ValueError, match="kexue.track"):
+        track_spec(Dataset())
