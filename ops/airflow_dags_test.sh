@@ -18,5 +18,6 @@ if [ ! -x "$AVENV/bin/airflow" ]; then
   "$AVENV/bin/python" -m pip install -q --disable-pip-version-check -e . "apache-airflow==${AIRFLOW_VERSION:-3.3.2}"
 fi
 "$AVENV/bin/kedro" airflow create --pipelines retrain_tricks --group-by memory --target-dir airflow_dags
+mkdir -p "$AIRFLOW_HOME"
 "$AVENV/bin/airflow" db migrate > "$AIRFLOW_HOME/db_migrate.log" 2>&1
 "$AVENV/bin/airflow" dags test kexue "${1:-2026-12-01}"
