@@ -148,3 +148,16 @@ def test_a_crash_anywhere_leaves_the_champion_as_it_was(project: Path, monkeypat
         versions = _client(project).search_model_versions(f"name='{MODEL}'")
         assert [str(m.version) for m in versions] == ["1"]
         assert (project / "data/08_reporting/retrain_tricks_decision.json").read_text() == before
+
+
+def test_gate_decisions_by_hand() -> None:
+    from kexue.ops.gate import GateConfig, decide
+
+    up = GateConfig(metric="acc", margin=0.01)
+    assert decide(0.90, None, up)[0] is True                  # first run
+    assert decide(0.905, 0.90, up)[0] is False                # gain 0.005 <= margin
+    assert decide(0.92, 0.90, up)[0] is True                  # gain 0.02 > margin
+    assert decide(0.90, 0.90, GateConfig())[0] is False       # a tie keeps the champion
+    assert decide(float("nan"), 0.1, GateConfig())[0] is False
+    down = GateConfig(metric="loss", higher_is_better=False, margin=0.0)
+    assert decide(0.30, 0.35, down)[0] is True and decide(0.36, 0.35, down)[0] is False

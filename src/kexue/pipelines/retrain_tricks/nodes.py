@@ -13,7 +13,7 @@ from kexue.config import ConfigError, build_config
 from kexue.data.mnist import spec_for, to_tensors
 from kexue.models.mlp.model import MLPClassifier, MLPConfig
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
-from kexue.ops.gate import GateConfig, decide
+from kexue.ops.gate import GateConfig, gate_decision
 from kexue.training.config import OptimizerConfig, TrainerConfig
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
                         test: pd.DataFrame, data: dict[str, Any]) -> dict[str, Any]:
     """Challenger AND champion on the same fixed test split (``tricks_test``)."""
     source = (data or {}).get("source", "mnist")
-    scores: dict[str, Any] = {"n_test": len(test), "challenger": _score(challenger, test, source),
+    scores: dict[str, Any] = {"n_eval": len(test), "eval_split": "test",
+                              "challenger": _score(challenger, test, source),
                               "champion": None, "champion_version": champion.get("version")}
     if champion.get("bundle") is not None:
         scores["champion"] = _score(champion["bundle"], test, source)
@@ -110,30 +111,8 @@ def decide_promotion(scores: dict[str, Any], challenger: dict[str, Any],
     """The gate: ``(registry decision, decision record, markdown report)``."""
     gate = build_config(GateConfig, build_config(RetrainConfig, retrain, where=WHERE).gate,
                         where=f"{WHERE}.gate")
-    ch = scores["challenger"][gate.metric]
-    cp = None if scores["champion"] is None else scores["champion"][gate.metric]
-    promote, reason = decide(ch, cp, gate)
-    record = {"promote": promote, "reason": reason, "metric": gate.metric,
-              "higher_is_better": gate.higher_is_better, "margin": gate.margin,
-              "challenger_score": ch, "champion_score": cp,
-              "champion_version_before": scores["champion_version"], "n_test": scores["n_test"],
-              "kedro_run_id": run_id}
-    tags = {"gate_decision": "promoted" if promote else "rejected", "gate_reason": reason,
-            "gate_metric": gate.metric, "gate_margin": gate.margin, "challenger_score": ch,
-            "champion_score": "none" if cp is None else cp,
-            "champion_version_before": scores["champion_version"] or "none",
-            "kedro_run_id": run_id}
-    logger.info("retrain_tricks gate: %s (%s)", tags["gate_decision"], reason)
-    report = "\n".join([
-        "# Retraining the tricks classifier: champion / challenger gate\n",
-        f"Kedro run id: `{run_id}`\n",
-        f"**Decision: {'PROMOTED' if promote else 'REJECTED'}** — {reason}.\n",
-        f"| | {gate.metric} on the fixed test split (n = {scores['n_test']}) |", "|---|---:|",
-        f"| challenger | {ch:.4f} |",
-        f"| champion (v{scores['champion_version']}) | "
-        f"{'—' if cp is None else f'{cp:.4f}'} |" if scores["champion_version"] else
-        "| champion | none yet |",
-        f"\nMargin: {gate.margin:g} ({'higher' if gate.higher_is_better else 'lower'} is better;"
-        " a tie keeps the champion). The challenger is registered either way; only a promotion "
-        "moves the `champion` alias.\n"])
-    return {"bundle": challenger, "promote": promote, "tags": tags}, record, report
+    decision, record, report = gate_decision(scores, challenger, gate, "the tricks classifier",
+                                             run_id)
+    logger.info("retrain_tricks gate: %s (%s)", decision["tags"]["gate_decision"],
+                record["reason"])
+    return decision, record, report
