@@ -9,7 +9,14 @@ from kedro.pipeline import Pipeline
 
 # Retraining pipelines read the current raw data through their family's ingestion nodes; the
 # composition happens here (pipelines never import each other).
-RETRAIN_INGEST = {"retrain_tricks": ("tricks", ["ingest_images_node", "split_images_node"])}
+# name -> [(family pipeline, its nodes to run first; None = all of it)]
+RETRAIN_INGEST: dict[str, list[tuple[str, list[str] | None]]] = {
+    "retrain_tricks": [("tricks", ["ingest_images_node", "split_images_node"])],
+    "retrain_entity_linking": [("ccks_ingest", None),
+                               ("entity_linking", ["entity_linking_behaviour_node"])],
+    "retrain_title_generation": [("corpus_ingest", None),
+                                 ("title_generation", ["encode_title_pairs_node"])],
+}
 
 
 def _family(name: str) -> Pipeline:
@@ -19,15 +26,18 @@ def _family(name: str) -> Pipeline:
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines; ``__default__`` runs all but the ``retrain_*`` ones
-    (scheduled operations: ``kedro run --pipelines retrain_tricks``).
+    (scheduled operations: ``kedro run --pipelines retrain_tricks``, ``retrain_entity_linking``,
+    ``retrain_title_generation``).
 
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    for name, (family, nodes) in RETRAIN_INGEST.items():
+    for name, parts in RETRAIN_INGEST.items():
         if name in pipelines:
-            pipelines[name] = _family(family).only_nodes(*nodes) + pipelines[name]
+            for family, nodes in reversed(parts):
+                front = _family(family)
+                pipelines[name] = (front.only_nodes(*nodes) if nodes else front) + pipelines[name]
     pipelines["__default__"] = sum((p for n, p in pipelines.items()
                                     if not n.startswith("retrain_")), Pipeline([]))
     return pipelines

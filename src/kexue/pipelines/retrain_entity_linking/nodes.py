@@ -1,0 +1,95 @@
+"""Nodes of ``retrain_entity_linking``: challenger, both scored on the fixed dev split, gate."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from kexue.config import ConfigError, build_config
+from kexue.models.entity_linking.config import DataConfig, DecodeConfig, ModelConfig
+from kexue.models.entity_linking.module import EMBEDDING_PATH
+from kexue.models.entity_linking.scoring import score_linker
+from kexue.models.entity_linking.training import train_model
+from kexue.ops.gate import GateConfig, gate_decision
+from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
+from kexue.training.threads import torch_threads
+
+logger = logging.getLogger(__name__)
+WHERE = "params:retrain_entity_linking"
+EL = "params:entity_linking"
+
+
+@dataclass
+class RetrainConfig:
+    """``params:retrain_entity_linking``: ``trainer`` / ``optimizer`` keys merged over
+    ``params:entity_linking``'s, the ``gate`` (metric ``f1`` | ``precision`` | ``recall``).
+    ``warm_start`` is refused: the char vocabulary is rebuilt from the current data."""
+
+    warm_start: bool = False
+    trainer: dict = field(default_factory=dict)
+    optimizer: dict = field(default_factory=dict)
+    gate: dict = field(default_factory=lambda: {"metric": "f1"})
+
+
+def _cfg(retrain: dict[str, Any]) -> RetrainConfig:
+    cfg = build_config(RetrainConfig, retrain, where=WHERE)
+    if cfg.warm_start:
+        raise ConfigError(f"Invalid parameter '{WHERE}.warm_start': true is not supported for the "
+                          "entity linker (its char vocabulary is rebuilt from the current data, so "
+                          "the champion's embedding rows do not line up). Fix: set it to false.")
+    return cfg
+
+
+def train_challenger(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFrame,
+                     mentions: pd.DataFrame, pruning: dict[str, Any], word_vectors: Any,
+                     el: dict[str, Any], retrain: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Train a challenger linker on the current train split (``params:entity_linking``)."""
+    cfg = _cfg(retrain)
+    adversarial = dict(el.get("adversarial") or {})
+    adversarial.setdefault("embedding", EMBEDDING_PATH)
+    data_cfg = build_config(DataConfig, el.get("data"), where=f"{EL}.data")
+    with torch_threads(data_cfg.torch_threads):
+        return train_model(
+            entities, aliases, texts, mentions, pruning,
+            model_cfg=build_config(ModelConfig, el.get("model"), where=f"{EL}.model"),
+            data_cfg=data_cfg,
+            trainer_cfg=build_config(TrainerConfig, {**(el.get("trainer") or {}), **cfg.trainer},
+                                     where=f"{WHERE}.trainer"),
+            optim_cfg=build_config(OptimizerConfig,
+                                   {**(el.get("optimizer") or {}), **cfg.optimizer},
+                                   where=f"{WHERE}.optimizer"),
+            adversarial_cfg=build_config(AdversarialConfig, adversarial, where=f"{EL}.adversarial"),
+            ema_cfg=build_config(EMAConfig, el.get("ema"), where=f"{EL}.ema"),
+            seed=int(seed), word_vectors=word_vectors)
+
+
+def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
+                        entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFrame,
+                        mentions: pd.DataFrame, pruning: dict[str, Any],
+                        el: dict[str, Any]) -> dict[str, Any]:
+    """Final linking P/R/F1 of challenger AND champion on the same fixed dev split."""
+    data_cfg = build_config(DataConfig, el.get("data"), where=f"{EL}.data")
+    dec = build_config(DecodeConfig, el.get("decode"), where=f"{EL}.decode")
+    with torch_threads(data_cfg.torch_threads):
+        ch = score_linker(challenger, entities, aliases, texts, mentions, pruning, data_cfg, dec)
+        cp = (None if champion.get("bundle") is None else
+              score_linker(champion["bundle"], entities, aliases, texts, mentions, pruning,
+                           data_cfg, dec))
+    return {"n_eval": int(ch.pop("n_texts")), "eval_split": "dev", "challenger": ch,
+            "champion": cp and {k: v for k, v in cp.items() if k != "n_texts"},
+            "champion_version": champion.get("version")}
+
+
+def decide_promotion(scores: dict[str, Any], challenger: dict[str, Any],
+                     retrain: dict[str, Any], run_id: str
+                     ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The gate (see :func:`kexue.ops.gate.gate_decision`)."""
+    gate = build_config(GateConfig, _cfg(retrain).gate, where=f"{WHERE}.gate")
+    decision, record, report = gate_decision(scores, challenger, gate, "the entity linker",
+                                             run_id)
+    logger.info("retrain_entity_linking gate: %s (%s)", decision["tags"]["gate_decision"],
+                record["reason"])
+    return decision, record, report
