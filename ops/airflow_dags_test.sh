@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the generated retraining DAG once in a real Apache Airflow 3 (`airflow dags test`).
+# Run the generated retraining DAG (all model families; PIPELINE=retrain_tricks for one) once in
+# a real Apache Airflow 3 (`airflow dags test`).
 #
 #   bash ops/airflow_dags_test.sh            # installs Airflow into .airflow-venv (once), then runs
 #
@@ -17,7 +18,7 @@ if [ ! -x "$AVENV/bin/airflow" ]; then
   "$AVENV/bin/python" -m pip install -q --disable-pip-version-check "${KEXUE_TORCH:-torch==2.13.0}"
   "$AVENV/bin/python" -m pip install -q --disable-pip-version-check -e . "apache-airflow==${AIRFLOW_VERSION:-3.3.2}"
 fi
-"$AVENV/bin/kedro" airflow create --pipelines retrain_tricks --group-by memory --target-dir airflow_dags
+"$AVENV/bin/kedro" airflow create --pipelines "${PIPELINE:-retrain}" --group-by memory --target-dir airflow_dags
 mkdir -p "$AIRFLOW_HOME"
 "$AVENV/bin/airflow" db migrate > "$AIRFLOW_HOME/db_migrate.log" 2>&1
 "$AVENV/bin/airflow" dags test kexue "${1:-2026-12-01}"

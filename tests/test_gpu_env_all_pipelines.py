@@ -57,7 +57,7 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
     # in-memory hand-offs of base are persisted (and versioned) by the gpu catch-all
     artifacts = {f.name for f in (data / "gpu" / "09_run_artifacts").rglob("*.pkl") if f.is_file()}
     assert {"tricks_images.pkl", "ccks_sources.pkl", "ccks_train_stats.pkl", "ccks_kb_ids.pkl",
-            "title_pairs_raw.pkl", "corpus_read_stats.pkl", "title_gen_encoded.pkl"} <= artifacts, \
+            "title_pairs_raw.pkl", "title_gen_encoded.pkl"} <= artifacts, \
         artifacts
 
     # Every hand-off is persisted, so a partial re-run from a node that consumed one of them

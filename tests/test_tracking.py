@@ -63,3 +63,37 @@ def test_metric_extraction_by_hand() -> None:
     Dataset.metadata = {"kexue": {"track": "everything"}}
     with pytest.raises(ValueError, match="kexue.track"):
         track_spec(Dataset())
+
+
+@pytest.mark.slow
+def test_title_and_linker_training_log_per_epoch_metrics(kedro_project: Path, kedro_run,
+                                                         monkeypatch) -> None:
+    """The bundles' per-epoch rows (EpochMetrics) reach MLflow with one step per epoch."""
+    import mlflow
+    import torch
+    from mlflow import MlflowClient
+
+    from tests.pipelines.entity_linking.test_pipeline import TINY as EL
+    from tests.pipelines.title_generation.test_pipeline import TINY as TG
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tg = {**TG, "trainer": {**TG["trainer"], "max_epochs": 2}}
+    el = {**EL["entity_linking"], "trainer": {**EL["entity_linking"]["trainer"], "max_epochs": 2}}
+    kedro_run(kedro_project, ["corpus_ingest", "title_generation", "ccks_ingest",
+                              "entity_linking"],
+              runtime_params={"corpus_ingest": {"default": {"n_pairs": 80}},
+                              "title_generation": tg, "ccks_default": EL["ccks_default"],
+                              "entity_linking": el})
+    uri = f"sqlite:///{kedro_project / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    (run,) = mlflow.search_runs(experiment_names=["kexue"], output_format="list")
+    client = MlflowClient(tracking_uri=uri)
+    bundle = torch.load(kedro_project / "data/06_models/title_gen_l2r_baseline.pt",
+                        weights_only=True)
+    rows = bundle["history"]["epochs"]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    logged = client.get_metric_history(run.info.run_id, "l2r_baseline.train_loss")
+    assert [(m.step, m.value) for m in logged] == [(r["epoch"], pytest.approx(r["train_loss"]))
+                                                   for r in rows]
+    linker = client.get_metric_history(run.info.run_id, "linker.train_loss")
+    assert [m.step for m in linker] == [1, 2]

@@ -6,7 +6,8 @@ that run right after it is saved, so nodes stay pure and the catalog stays the I
 
 ``track: artifact``
     the saved file (model bundles, reports) as an artifact under ``artifact_path`` (default:
-    the dataset name).
+    the dataset name); with ``epochs: history.epochs`` (a dotted path into a dict bundle) and
+    ``prefix``, the bundle's per-epoch rows are logged as epoch metrics too.
 ``track: epoch_metrics``
     a per-epoch table: each numeric column as a metric ``<prefix>.<column>`` with
     ``step = <step column>`` (``prefix`` may use the factory placeholder, e.g. ``{run}``).
@@ -107,6 +108,17 @@ def metrics_of(data: Any, spec: dict[str, Any]) -> list[tuple[str, float, int | 
     return out
 
 
+def _dig(data: Any, dotted: str | None) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"`` (None when absent)."""
+    if not dotted:
+        return None
+    for key in dotted.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
 def sanitize(name: str) -> str:
     """MLflow metric names allow alphanumerics, ``_ - . / :`` and spaces."""
     return "".join(ch if ch.isalnum() or ch in "_-./: " else "_" for ch in name)
@@ -156,6 +168,12 @@ class TrackingHooks:
             path = saved_path(dataset)
             if path is not None and path.exists():
                 mlflow.log_artifact(str(path), spec.get("artifact_path", dataset_name))
+            rows = _dig(data, spec.get("epochs"))
+            if rows:
+                epoch_spec = {"track": "epoch_metrics", "step": "epoch",
+                              "prefix": spec.get("prefix", dataset_name)}
+                for name, value, step in metrics_of(pd.DataFrame(rows), epoch_spec):
+                    mlflow.log_metric(sanitize(name), value, step=step)
             return
         for name, value, step in metrics_of(data, spec):
             mlflow.log_metric(sanitize(name), value, step=step)

@@ -23,6 +23,7 @@ from kexue.models.entity_linking.pruning import PruningConfig, apply_dictionary
 from kexue.models.entity_linking.vocab import CharVocab
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.ema import EMA
+from kexue.training.history import EpochMetrics
 from kexue.training.trainer import build_trainer
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
     loader = DataLoader(LinkingTrainDataset(examples, resources, matcher), batch_size=data_cfg.batch_size,
                         shuffle=True, collate_fn=collate, num_workers=trainer_cfg.num_workers)
     module = EntityLinkingModule(len(vocab), model_cfg, optim_cfg, word_vectors=vectors)
-    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg)
+    epochs = EpochMetrics()
+    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=[epochs])
     trainer.fit(module, train_dataloaders=loader)
     ema = EMA.find(trainer)
     state = ema.ema_state_dict(module) if ema is not None else {
@@ -139,7 +141,7 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
         "words": words,
         "state_dict": state,
         "train_summary": {"n_train_texts": len(examples), "global_step": int(trainer.global_step),
-                          "ema": ema is not None, **logged},
+                          "ema": ema is not None, **logged, "epochs": epochs.rows},
     }
 
 

@@ -16,6 +16,7 @@ from kexue.models.title_gen.config import Seq2SeqConfig
 from kexue.models.title_gen.model import Seq2Seq
 from kexue.models.title_gen.module import TitleGenModule, evaluate_ce
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
+from kexue.training.history import EpochMetrics
 from kexue.training.trainer import build_trainer
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
         module.model.load_state_dict(init_state)
     train_loader = make_loader(train_ds, batch_size, True, trainer_cfg.num_workers, mix_gold, seed)
     val_loader = make_loader(val_ds, batch_size, False, trainer_cfg.num_workers)
-    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg)
+    epochs = EpochMetrics()
+    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=[epochs])
     t0 = time.perf_counter()
     trainer.fit(module, train_loader, val_loader if len(val_ds) else None)
     seconds = time.perf_counter() - t0
@@ -60,7 +62,7 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
             ema.apply_to(module)
     model = module.model.cpu().eval()
     history: dict[str, Any] = {"train_seconds": seconds, "steps": int(trainer.global_step),
-                               "directions": directions}
+                               "directions": directions, "epochs": epochs.rows}
     if len(val_ds):
         ce = evaluate_ce(model, val_loader)
         history.update({f"val_{k}": v for k, v in ce.items()
