@@ -13,7 +13,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from kexue.config import ConfigError, to_dict
-from kexue.models.entity_linking.batching import LinkingResources, LinkingTrainDataset, TrainText, collate
+from kexue.models.entity_linking.batching import (
+    LinkingResources,
+    LinkingTrainDataset,
+    TrainText,
+    collate,
+)
 from kexue.models.entity_linking.candidates import AliasMatcher, normalise_alias
 from kexue.models.entity_linking.config import DataConfig, ModelConfig
 from kexue.models.entity_linking.decode import Linker
@@ -142,6 +147,32 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
         "state_dict": state,
         "train_summary": {"n_train_texts": len(examples), "global_step": int(trainer.global_step),
                           "ema": ema is not None, **logged, "epochs": epochs.rows},
+    }
+
+
+def training_configs(params: Mapping[str, Any], where: str = "params:entity_linking",
+                     trainer: Mapping[str, Any] | None = None,
+                     optimizer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``train_model``'s config keyword arguments from ``params:entity_linking`` (failing fast
+    on bad keys); ``trainer`` / ``optimizer`` keys are merged over the params' (retraining)."""
+    from kexue.config import build_config
+    from kexue.models.entity_linking.module import EMBEDDING_PATH
+    from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
+
+    adversarial = dict(params.get("adversarial") or {})
+    adversarial.setdefault("embedding", EMBEDDING_PATH)
+    return {
+        "model_cfg": build_config(ModelConfig, params.get("model"), where=f"{where}.model"),
+        "data_cfg": build_config(DataConfig, params.get("data"), where=f"{where}.data"),
+        "trainer_cfg": build_config(TrainerConfig,
+                                    {**(params.get("trainer") or {}), **(trainer or {})},
+                                    where=f"{where}.trainer"),
+        "optim_cfg": build_config(OptimizerConfig,
+                                  {**(params.get("optimizer") or {}), **(optimizer or {})},
+                                  where=f"{where}.optimizer"),
+        "adversarial_cfg": build_config(AdversarialConfig, adversarial,
+                                        where=f"{where}.adversarial"),
+        "ema_cfg": build_config(EMAConfig, params.get("ema"), where=f"{where}.ema"),
     }
 
 

@@ -9,9 +9,8 @@ from typing import Any
 import pandas as pd
 
 from kexue.config import build_config
-from kexue.models.entity_linking.config import DataConfig, DecodeConfig, ModelConfig
+from kexue.models.entity_linking.config import DataConfig, DecodeConfig
 from kexue.models.entity_linking.evaluation import confusion_by_type, evaluate_stages, stage_table
-from kexue.models.entity_linking.module import EMBEDDING_PATH
 from kexue.models.entity_linking.pruning import PruningConfig, fit_behaviour
 from kexue.models.entity_linking.report import render_report
 from kexue.models.entity_linking.training import (
@@ -21,8 +20,8 @@ from kexue.models.entity_linking.training import (
     pruned_matcher,
     texts_of,
     train_model,
+    training_configs,
 )
-from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
@@ -80,21 +79,10 @@ def train_linker(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFr
         params: ``params:entity_linking`` (model, data, trainer, optimizer, adversarial, ema).
         seed: ``params:seed``.
     """
-    adversarial = dict(params.get("adversarial") or {})
-    adversarial.setdefault("embedding", EMBEDDING_PATH)
-    data_cfg = build_config(DataConfig, params.get("data"), where=f"{WHERE}.data")
-    with torch_threads(data_cfg.torch_threads):
-        return train_model(
-            entities, aliases, texts, mentions, pruning,
-            model_cfg=build_config(ModelConfig, params.get("model"), where=f"{WHERE}.model"),
-            data_cfg=data_cfg,
-            trainer_cfg=build_config(TrainerConfig, params.get("trainer"), where=f"{WHERE}.trainer"),
-            optim_cfg=build_config(OptimizerConfig, params.get("optimizer"), where=f"{WHERE}.optimizer"),
-            adversarial_cfg=build_config(AdversarialConfig, adversarial, where=f"{WHERE}.adversarial"),
-            ema_cfg=build_config(EMAConfig, params.get("ema"), where=f"{WHERE}.ema"),
-            seed=int(seed),
-            word_vectors=word_vectors,
-        )
+    cfgs = training_configs(params, WHERE)
+    with torch_threads(cfgs["data_cfg"].torch_threads):
+        return train_model(entities, aliases, texts, mentions, pruning, **cfgs, seed=int(seed),
+                           word_vectors=word_vectors)
 
 
 def evaluate_linker(bundle: dict[str, Any], entities: pd.DataFrame, aliases: pd.DataFrame,

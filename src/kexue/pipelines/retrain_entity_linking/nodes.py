@@ -9,12 +9,10 @@ from typing import Any
 import pandas as pd
 
 from kexue.config import ConfigError, build_config
-from kexue.models.entity_linking.config import DataConfig, DecodeConfig, ModelConfig
-from kexue.models.entity_linking.module import EMBEDDING_PATH
+from kexue.models.entity_linking.config import DataConfig, DecodeConfig
 from kexue.models.entity_linking.scoring import score_linker
-from kexue.models.entity_linking.training import train_model
+from kexue.models.entity_linking.training import train_model, training_configs
 from kexue.ops.gate import GateConfig, gate_decision
-from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
@@ -48,22 +46,10 @@ def train_challenger(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.Da
                      el: dict[str, Any], retrain: dict[str, Any], seed: int) -> dict[str, Any]:
     """Train a challenger linker on the current train split (``params:entity_linking``)."""
     cfg = _cfg(retrain)
-    adversarial = dict(el.get("adversarial") or {})
-    adversarial.setdefault("embedding", EMBEDDING_PATH)
-    data_cfg = build_config(DataConfig, el.get("data"), where=f"{EL}.data")
-    with torch_threads(data_cfg.torch_threads):
-        return train_model(
-            entities, aliases, texts, mentions, pruning,
-            model_cfg=build_config(ModelConfig, el.get("model"), where=f"{EL}.model"),
-            data_cfg=data_cfg,
-            trainer_cfg=build_config(TrainerConfig, {**(el.get("trainer") or {}), **cfg.trainer},
-                                     where=f"{WHERE}.trainer"),
-            optim_cfg=build_config(OptimizerConfig,
-                                   {**(el.get("optimizer") or {}), **cfg.optimizer},
-                                   where=f"{WHERE}.optimizer"),
-            adversarial_cfg=build_config(AdversarialConfig, adversarial, where=f"{EL}.adversarial"),
-            ema_cfg=build_config(EMAConfig, el.get("ema"), where=f"{EL}.ema"),
-            seed=int(seed), word_vectors=word_vectors)
+    cfgs = training_configs(el, EL, trainer=cfg.trainer, optimizer=cfg.optimizer)
+    with torch_threads(cfgs["data_cfg"].torch_threads):
+        return train_model(entities, aliases, texts, mentions, pruning, **cfgs, seed=int(seed),
+                           word_vectors=word_vectors)
 
 
 def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
