@@ -37,6 +37,7 @@ class TrainerConfig:
     deterministic: bool = False
     fast_dev_run: bool = False
     num_workers: int = 0                 # DataLoader workers
+    resumable: bool = False              # epoch checkpoints + exact resume (training/resume.py)
 
     def validate(self) -> None:
         if self.accumulate_grad_batches < 1:

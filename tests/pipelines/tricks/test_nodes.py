@@ -83,7 +83,8 @@ def test_split_rejects_impossible_sizes(digits):
 def _run(split, run, epochs=1, **model):
     train, test = split
     return train_run(train, test, DIGITS, {"hidden": [32], "dropout": 0.0, **model},
-                     {**TRAINER, "max_epochs": epochs}, OPTIM, run, seed=3, run_name="r")
+                     {**TRAINER, "max_epochs": epochs}, OPTIM, run, seed=3, checkpoints=None,
+                     run_name="r")
 
 
 def test_accumulated_batch1_equals_batch_of_accumulated_size(split):

@@ -52,6 +52,12 @@ class EpochHistory(L.Callback):
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=HISTORY_COLUMNS)
 
+    def state_dict(self) -> dict[str, Any]:          # saved in checkpoints: resume keeps rows
+        return {"rows": list(self.rows)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = list(state.get("rows", []))
+
 
 @dataclass
 class FitResult:
@@ -75,6 +81,7 @@ def fit_classifier(
     val_batch_size: int = 1000,
     num_threads: int = 0,
     init_state: dict[str, torch.Tensor] | None = None,
+    checkpoints: Any = None,
     **trainer_overrides: Any,
 ) -> FitResult:
     """Seed, build the model and a ``build_trainer`` Trainer, fit, and return the history.
@@ -96,33 +103,52 @@ def fit_classifier(
             threads on a busy 2-core machine we measured a 10x slowdown (OpenMP spin-waits).
         init_state: Start from these weights (``MLPClassifier.model`` state dict: warm start)
             instead of the seeded initialisation.
+        checkpoints: A :class:`kexue.io.checkpoints.CheckpointStore`: checkpoint every epoch,
+            resume from the newest good checkpoint, clear the folder when done; data order and
+            dropout then depend only on ``seed`` and epoch/step (``kexue.training.resume``), so
+            a killed and re-run fit ends with the same weights.
         **trainer_overrides: Passed to ``build_trainer`` (e.g. ``num_sanity_val_steps``).
     """
     L.seed_everything(seed, workers=True, verbose=False)
     module = MLPClassifier(model_cfg, optim_cfg)
     if init_state is not None:
         module.model.load_state_dict(init_state)
-    generator = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size, shuffle=True,
-                              generator=generator, num_workers=trainer_cfg.num_workers)
+    callbacks: list[L.Callback] = []
+    ckpt_path = None
+    if checkpoints is not None:
+        from kexue.training.resume import EpochSeededSampler, StepSeed, checkpointing
+
+        train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size,
+                                  sampler=EpochSeededSampler(len(train[0]), seed),
+                                  num_workers=trainer_cfg.num_workers)
+        callbacks += [StepSeed(seed), checkpointing(checkpoints.path)]
+        ckpt_path = checkpoints.resumable()
+        trainer_overrides = {**trainer_overrides, "enable_checkpointing": True}
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size, shuffle=True,
+                                  generator=generator, num_workers=trainer_cfg.num_workers)
     val_loader = None
     if val is not None:
         val_loader = DataLoader(TensorDataset(*val), batch_size=val_batch_size, shuffle=False)
     history = EpochHistory()
     overrides: dict[str, Any] = {"num_sanity_val_steps": 0}
     overrides.update(trainer_overrides)
-    trainer = build_trainer(trainer_cfg, callbacks=[history], **overrides)
+    trainer = build_trainer(trainer_cfg, callbacks=[history, *callbacks], **overrides)
     previous_threads = torch.get_num_threads()
     if num_threads > 0:
         torch.set_num_threads(num_threads)
     try:
         start = time.perf_counter()
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader,
+                    ckpt_path=str(ckpt_path) if ckpt_path else None)
         wall = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous_threads)
     batches = trainer.num_training_batches           # after limit_train_batches
     samples = int(min(len(train[0]), batches * batch_size) * trainer.current_epoch)
+    if checkpoints is not None:
+        checkpoints.clear()                          # finished: the next run trains afresh
     module = module.cpu().eval()
     return FitResult(module, history.frame(), int(trainer.global_step), samples, wall)
 

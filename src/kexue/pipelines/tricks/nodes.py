@@ -146,8 +146,12 @@ def split_images(images: pd.DataFrame, data: dict[str, Any],
 
 def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
               model: dict[str, Any], trainer: dict[str, Any], optimizer: dict[str, Any],
-              run: dict[str, Any], seed: int, run_name: str) -> tuple[dict, pd.DataFrame]:
+              run: dict[str, Any], seed: int, checkpoints: Any, run_name: str
+              ) -> tuple[dict, pd.DataFrame]:
     """Train the MLP for one entry of ``params:tricks.runs`` and record its per-epoch history.
+
+    ``checkpoints`` (``tricks_<run>_checkpoints``) is used when ``trainer.resumable`` is true:
+    epoch checkpoints, exact resume of a killed run, cleared when the run finishes.
 
     Args:
         train: Training split.
@@ -178,7 +182,8 @@ def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
                           f"Fix: use one of {sorted(OPTIMIZERS)}.")
     result = fit_classifier(to_tensors(train, data_cfg.source), to_tensors(test, data_cfg.source),
                             model_cfg, optim_cfg, trainer_cfg, run_cfg.batch_size, seed,
-                            num_threads=data_cfg.cpu_threads)
+                            num_threads=data_cfg.cpu_threads,
+                            checkpoints=checkpoints if trainer_cfg.resumable else None)
     history = result.history.assign(run=run_name)
     logger.info("tricks: run %s finished in %.1f s, %d optimizer steps, final val acc %.4f",
                 run_name, result.wall_seconds, result.optimizer_steps,

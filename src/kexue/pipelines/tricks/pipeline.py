@@ -24,7 +24,7 @@ def _train_node(run: str) -> Node:
         func,
         inputs=["tricks_train", "tricks_test", "params:tricks.data", "params:tricks.model",
                 "params:tricks.trainer", "params:tricks.optimizer", f"params:tricks.runs.{run}",
-                "params:seed"],
+                "params:seed", f"tricks_{run}_checkpoints"],
         outputs=[f"tricks_{run}_model", f"tricks_{run}_history"],
         name=f"train_{run}_node",
     )

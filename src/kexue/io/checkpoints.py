@@ -1,0 +1,81 @@
+"""Crash-safe training checkpoints at a fixed, unversioned path per model (not per Kedro run), so
+re-running the same ``kedro run`` after a SIGKILL finds them.
+
+:class:`CheckpointDirDataset` (catalog) loads a :class:`CheckpointStore`: the folder Lightning's
+``ModelCheckpoint`` writes to, plus the I/O the training code needs around it -- pick the newest
+checkpoint that loads (a truncated or corrupt one is renamed ``*.corrupt`` with a warning and the
+previous one is used, or training starts from scratch: never a crash loop) and clear the folder
+once the node has finished (the next scheduled run must train afresh, not "resume" a finished run).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from kedro.io import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
+_STEP = re.compile(r"step=(\d+)")
+
+
+@dataclass
+class CheckpointStore:
+    """A checkpoint folder. ``path`` is where ``ModelCheckpoint(dirpath=...)`` writes."""
+
+    path: Path
+
+    def candidates(self) -> list[Path]:
+        """``*.ckpt`` files, newest (highest ``step=``) first."""
+        if not self.path.is_dir():
+            return []
+        files = [p for p in self.path.iterdir() if p.suffix == ".ckpt" and p.is_file()]
+
+        def step(p: Path) -> int:
+            m = _STEP.search(p.name)
+            return int(m.group(1)) if m else -1
+
+        return sorted(files, key=lambda p: (step(p), p.stat().st_mtime), reverse=True)
+
+    def resumable(self) -> Path | None:
+        """The newest checkpoint that loads and holds Lightning's training state, or None."""
+        for ckpt in self.candidates():
+            try:
+                state = torch.load(ckpt, map_location="cpu", weights_only=False)
+                if not isinstance(state, dict) or not {"state_dict", "loops"} <= set(state):
+                    raise ValueError("not a Lightning training checkpoint")
+            except Exception as exc:            # noqa: BLE001 - any unreadable file is skipped
+                bad = ckpt.with_name(ckpt.name + ".corrupt")
+                ckpt.rename(bad)
+                logger.warning("checkpoint %s is unreadable (%s: %s); moved to %s and trying the "
+                               "previous one", ckpt, type(exc).__name__, exc, bad.name)
+                continue
+            return ckpt
+        return None
+
+    def clear(self) -> None:
+        """Remove the folder after a finished fit."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class CheckpointDirDataset(AbstractDataset[None, CheckpointStore]):
+    """Catalog entry for a checkpoint folder; ``load()`` gives a :class:`CheckpointStore`."""
+
+    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> CheckpointStore:
+        return CheckpointStore(self._path)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("CheckpointDirDataset is written by Lightning during training, "
+                           "not saved by nodes")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}

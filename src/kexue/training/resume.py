@@ -1,0 +1,60 @@
+"""Exact resume after a crash: data order and randomness that depend only on seed and epoch/step.
+
+Lightning checkpoints hold no RNG state, and a resumed fit re-creates the loader. So:
+
+* :class:`EpochSeededSampler` shuffles with ``seed`` and the epoch number (Lightning calls
+  ``set_epoch``), not with a generator whose state lives in the process;
+* :class:`StepSeed` re-seeds torch (dropout) before every micro-batch from ``seed`` and the
+  global batch counter;
+* :func:`checkpointing` saves at every epoch end (keeping the two newest), so a SIGKILL mid-epoch
+  resumes at the start of that epoch and replays it identically.
+
+Together an interrupted and resumed fit ends with the same weights as an uninterrupted one (tested
+with a real SIGKILL). Per-item randomness inside a Dataset (the entity linker's pair sampling) is
+not covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import Sampler
+
+
+class EpochSeededSampler(Sampler[int]):
+    """A random permutation of ``range(n)`` drawn from ``(seed, epoch)`` only."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class StepSeed(L.Callback):
+    """``torch.manual_seed(f(seed, epoch, batch_idx))`` before each training micro-batch."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        torch.manual_seed((self.seed * 1_000_003 + trainer.current_epoch) * 100_003 + batch_idx)
+
+
+def checkpointing(dirpath: Any) -> ModelCheckpoint:
+    """Save at every epoch end into ``dirpath`` (``epoch=E-step=S.ckpt``), keeping the two newest."""
+    return ModelCheckpoint(dirpath=str(dirpath), filename="{epoch}-{step}", every_n_epochs=1,
+                           save_top_k=2, monitor="step", mode="max", save_last=False,
+                           save_on_train_epoch_end=True)
