@@ -27,3 +27,9 @@ class EpochMetrics(L.Callback):
                 continue
             row[key.removesuffix("_epoch").replace("/", "_")] = float(value)
         self.rows.append(row)
+
+    def state_dict(self) -> dict[str, Any]:          # kept in checkpoints: resume keeps rows
+        return {"rows": list(self.rows)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = list(state.get("rows", []))

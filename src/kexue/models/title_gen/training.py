@@ -33,11 +33,15 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
                 batch_size: int, trainer_cfg: TrainerConfig, optim_cfg: OptimizerConfig,
                 adversarial_cfg: AdversarialConfig, ema_cfg: EMAConfig, seed: int,
                 init_state: dict[str, torch.Tensor] | None = None, mix_gold: float = 0.0,
-                directions: str = "both") -> tuple[Seq2Seq, dict[str, Any]]:
+                directions: str = "both", checkpoints: Any = None
+                ) -> tuple[Seq2Seq, dict[str, Any]]:
     """Seed, build, fit and return the trained :class:`Seq2Seq` (EMA weights if enabled).
 
     ``directions`` (``both`` | ``l2r`` | ``r2l``) selects the loss, see :class:`TitleGenModule`;
     ``l2r`` / ``r2l`` train a unidirectional baseline (encoder trained by that direction only).
+    ``checkpoints`` (a :class:`kexue.io.checkpoints.CheckpointStore`): epoch checkpoints and an
+    exact resume of a killed fit (``kexue.training.resume``; not with ``mix_gold > 0``, whose
+    draws live in the collate function), cleared when the fit finishes.
 
     Returns:
         (model on CPU in eval mode, history dict with ``train_seconds`` and the final
@@ -47,12 +51,30 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     module = TitleGenModule(model_cfg, optim_cfg, directions)
     if init_state is not None:
         module.model.load_state_dict(init_state)
-    train_loader = make_loader(train_ds, batch_size, True, trainer_cfg.num_workers, mix_gold, seed)
     val_loader = make_loader(val_ds, batch_size, False, trainer_cfg.num_workers)
     epochs = EpochMetrics()
-    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=[epochs])
+    extra: list[L.Callback] = [epochs]
+    overrides: dict[str, Any] = {}
+    ckpt_path = None
+    if checkpoints is not None:
+        from kexue.training.resume import EpochSeededSampler, StepSeed, checkpointing
+
+        train_loader = DataLoader(train_ds, batch_size=batch_size,
+                                  sampler=EpochSeededSampler(len(train_ds), seed),
+                                  num_workers=trainer_cfg.num_workers,
+                                  collate_fn=Collate(mix_gold=mix_gold, seed=seed))
+        extra += [StepSeed(seed), checkpointing(checkpoints.path)]
+        overrides["enable_checkpointing"] = True
+        ckpt_path = checkpoints.resumable()
+    else:
+        train_loader = make_loader(train_ds, batch_size, True, trainer_cfg.num_workers, mix_gold,
+                                   seed)
+    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=extra, **overrides)
     t0 = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader if len(val_ds) else None)
+    trainer.fit(module, train_loader, val_loader if len(val_ds) else None,
+                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    if checkpoints is not None:
+        checkpoints.clear()
     seconds = time.perf_counter() - t0
     if ema_cfg.decay > 0:
         from kexue.training.ema import EMA

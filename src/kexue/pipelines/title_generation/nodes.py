@@ -79,7 +79,7 @@ def _configs(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train(encoded: dict[str, Any], params: dict[str, Any], seed: int, cross: bool,
-           directions: str, kind: str) -> dict[str, Any]:
+           directions: str, kind: str, checkpoints: Any = None) -> dict[str, Any]:
     cfgs = _configs(params)
     model_cfg = build_config(Seq2SeqConfig, {**params.get("model", {}),
                                              "vocab_size": encoded["vocab_size"],
@@ -89,33 +89,37 @@ def _train(encoded: dict[str, Any], params: dict[str, Any], seed: int, cross: bo
         model, history = fit_seq2seq(
             model_cfg, TitleDataset(tr["x"], tr["title"]), TitleDataset(dev["x"], dev["title"]),
         batch_size=cfgs["data"].batch_size, trainer_cfg=cfgs["trainer"], optim_cfg=cfgs["optim"],
-        adversarial_cfg=cfgs["adv"], ema_cfg=cfgs["ema"], seed=seed, directions=directions)
+        adversarial_cfg=cfgs["adv"], ema_cfg=cfgs["ema"], seed=seed, directions=directions,
+        checkpoints=checkpoints if cfgs["trainer"].resumable else None)
     return to_bundle(model, kind, history)
 
 
 def train_title_l2r_baseline(encoded: dict[str, Any], params: dict[str, Any],
-                             seed: int) -> dict[str, Any]:
+                             seed: int, checkpoints: Any = None) -> dict[str, Any]:
     """Train the unidirectional L2R baseline: its own encoder + L2R decoder, loss = CE_l2r only.
 
     Same architecture as the bidirectional model without cross-direction attention; the R2L
     decoder exists in the module but receives no gradient and is never evaluated (a bundle of
     kind ``l2r_baseline``).
     """
-    return _train(encoded, params, seed, cross=False, directions="l2r", kind="l2r_baseline")
+    return _train(encoded, params, seed, cross=False, directions="l2r", kind="l2r_baseline",
+                  checkpoints=checkpoints)
 
 
 def train_title_r2l_baseline(encoded: dict[str, Any], params: dict[str, Any],
-                             seed: int) -> dict[str, Any]:
+                             seed: int, checkpoints: Any = None) -> dict[str, Any]:
     """Train the unidirectional R2L baseline: its own encoder + R2L decoder, loss = CE_r2l only
     (the L2R decoder is untrained and never evaluated; a bundle of kind ``r2l_baseline``)."""
-    return _train(encoded, params, seed, cross=False, directions="r2l", kind="r2l_baseline")
+    return _train(encoded, params, seed, cross=False, directions="r2l", kind="r2l_baseline",
+                  checkpoints=checkpoints)
 
 
 def train_title_bidirectional(encoded: dict[str, Any], params: dict[str, Any],
-                              seed: int) -> dict[str, Any]:
+                              seed: int, checkpoints: Any = None) -> dict[str, Any]:
     """Train the bidirectional seq2seq (decoders attend to each other, mask_right; loss = mean
     of the two direction CEs; a bundle)."""
-    return _train(encoded, params, seed, cross=True, directions="both", kind="bidirectional")
+    return _train(encoded, params, seed, cross=True, directions="both", kind="bidirectional",
+                  checkpoints=checkpoints)
 
 
 def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any],

@@ -1,0 +1,72 @@
+"""Crash-safe title generation: SIGKILL a real `kedro run` while the L2R baseline trains, re-run:
+it resumes from its epoch checkpoint and every trained model is bit-identical to an uninterrupted
+run's (dropout on, so the per-step seeds matter)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import copy_project
+from tests.pipelines.tricks.test_resume import KEDRO, _env
+
+PARAMS = ",".join([
+    "corpus_ingest.default.n_pairs=300", "title_generation.cpu_threads=1",
+    "title_generation.data.max_source_len=24", "title_generation.data.max_target_len=6",
+    "title_generation.data.batch_size=4", "title_generation.data.max_eval_examples=6",
+    "title_generation.model.emb_dim=8", "title_generation.model.enc_hidden=4",
+    "title_generation.model.dec_hidden=8", "title_generation.model.heads=2",
+    "title_generation.model.head_dim=4", "title_generation.model.smln_hidden=4",
+    "title_generation.model.out_dim=8", "title_generation.model.dropout=0.2",
+    "title_generation.trainer.max_epochs=4", "title_generation.trainer.accelerator=cpu",
+    "title_generation.trainer.resumable=true", "title_generation.second_pass.enabled=false",
+    "title_generation.decode.beam_size=2", "title_generation.decode.max_len=7",
+    "title_generation.decode.n_samples=2",
+])
+MODELS = ["title_gen_l2r_baseline", "title_gen_r2l_baseline", "title_gen_bidirectional"]
+
+
+def _cmd() -> list[str]:
+    return [KEDRO, "run", "--pipelines", "corpus_ingest,title_generation", "--params", PARAMS]
+
+
+def _weights(project: Path) -> dict[str, dict]:
+    return {m: torch.load(project / f"data/06_models/{m}.pt", weights_only=True)
+            for m in MODELS}
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes_title_training_exactly(tmp_path: Path) -> None:
+    whole = copy_project(tmp_path / "whole")
+    subprocess.run(_cmd(), cwd=whole, env=_env(), check=True, capture_output=True, timeout=600)
+
+    killed = copy_project(tmp_path / "killed")
+    ckpts = killed / "data/06_models/checkpoints/title_generation/l2r"
+    proc = subprocess.Popen(_cmd(), cwd=killed, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(ckpts.glob("*.ckpt")):
+        time.sleep(0.02)
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert list(ckpts.glob("*.ckpt")), "no checkpoint was written before the kill"
+    assert not (killed / "data/06_models/title_gen_l2r_baseline.pt").exists()
+
+    rerun = subprocess.run(_cmd(), cwd=killed, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    log = " ".join((rerun.stdout + rerun.stderr).split())
+    assert rerun.returncode == 0, log[-3000:]
+    assert "Restoring states from the checkpoint" in log and not ckpts.exists()
+    a, b = _weights(whole), _weights(killed)
+    for m in MODELS:
+        sa, sb = a[m]["state_dict"], b[m]["state_dict"]
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), m
+        assert [r["epoch"] for r in b[m]["history"]["epochs"]] == [1, 2, 3, 4]
+        assert a[m]["history"]["epochs"] == b[m]["history"]["epochs"]
