@@ -9,9 +9,10 @@ Lightning checkpoints hold no RNG state, and a resumed fit re-creates the loader
 * :func:`checkpointing` saves at every epoch end (keeping the two newest), so a SIGKILL mid-epoch
   resumes at the start of that epoch and replays it identically.
 
+* :class:`EpochIndexSampler` hands ``(seed, epoch, index)`` to Datasets that draw per item.
+
 Together an interrupted and resumed fit ends with the same weights as an uninterrupted one (tested
-with a real SIGKILL). Per-item randomness inside a Dataset (the entity linker's pair sampling) is
-not covered.
+with a real SIGKILL).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ class EpochSeededSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+class EpochIndexSampler(EpochSeededSampler):
+    """Like :class:`EpochSeededSampler` but yields ``(seed, epoch, index)``, so a Dataset that
+    draws at random per item (the entity linker's pair sampling) can seed its draw from them."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return ((self.seed, self.epoch, i) for i in super().__iter__())
 
 
 class StepSeed(L.Callback):

@@ -111,7 +111,13 @@ class LinkingTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.texts)
 
-    def __getitem__(self, idx: int) -> dict[str, Any]:
+    def __getitem__(self, idx: int | tuple[int, int, int]) -> dict[str, Any]:
+        # (seed, epoch, index) from kexue.training.resume.EpochIndexSampler: a draw that depends
+        # only on them (exact resume); a plain index draws from the global ``random`` state.
+        rng: Any = random
+        if isinstance(idx, tuple):
+            seed, epoch, idx = idx
+            rng = random.Random((seed * 1_000_003 + epoch) * 1_000_003 + idx)
         ex = self.texts[idx]
         n = len(ex.item.lower)
         s1 = np.zeros(n, dtype=np.float32)
@@ -119,8 +125,8 @@ class LinkingTrainDataset(Dataset):
         for start, end, _, _ in ex.gold:
             s1[start] = 1.0
             s2[end - 1] = 1.0
-        start, end, name, kb_id = random.choice(ex.gold)
-        candidate = random.choice(self.matcher.candidates(name))
+        start, end, name, kb_id = rng.choice(ex.gold)
+        candidate = rng.choice(self.matcher.candidates(name))
         out = self.resources.pair(ex.item, start, end, candidate)
         out.update(s1=s1, s2=s2, label=float(candidate == kb_id))
         return out

@@ -109,11 +109,12 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
                 mentions: pd.DataFrame, pruning: Mapping[str, Any], model_cfg: ModelConfig,
                 data_cfg: DataConfig, trainer_cfg: TrainerConfig, optim_cfg: OptimizerConfig,
                 adversarial_cfg: AdversarialConfig, ema_cfg: EMAConfig, seed: int,
-                word_vectors: Any = None) -> dict[str, Any]:
+                word_vectors: Any = None, checkpoints: Any = None) -> dict[str, Any]:
     """Train the joint model on the train split; returns the bundle (EMA weights when enabled).
 
     ``word_vectors``: the ``entity_linking_word_vectors`` line source (used when
-    ``model_cfg.word_vectors`` is on)."""
+    ``model_cfg.word_vectors`` is on). ``checkpoints``: a :class:`kexue.io.checkpoints.
+    CheckpointStore` for epoch checkpoints and an exact resume (``kexue.training.resume``)."""
     L.seed_everything(seed, workers=True, verbose=False)
     train = texts_of(texts, "train", data_cfg.max_train_texts)
     vocab = CharVocab.build(
@@ -127,12 +128,29 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
     if not examples:
         raise ValueError("no train text has a gold mention in the (pruned) alias dictionary; "
                          "check ccks_mentions / ccks_aliases or relax entity_linking.pruning")
-    loader = DataLoader(LinkingTrainDataset(examples, resources, matcher), batch_size=data_cfg.batch_size,
-                        shuffle=True, collate_fn=collate, num_workers=trainer_cfg.num_workers)
+    dataset = LinkingTrainDataset(examples, resources, matcher)
     module = EntityLinkingModule(len(vocab), model_cfg, optim_cfg, word_vectors=vectors)
     epochs = EpochMetrics()
-    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=[epochs])
-    trainer.fit(module, train_dataloaders=loader)
+    callbacks: list[L.Callback] = [epochs]
+    overrides: dict[str, Any] = {}
+    ckpt_path = None
+    if checkpoints is not None:
+        from kexue.training.resume import EpochIndexSampler, StepSeed, checkpointing
+
+        loader = DataLoader(dataset, batch_size=data_cfg.batch_size, collate_fn=collate,
+                            sampler=EpochIndexSampler(len(dataset), seed),
+                            num_workers=trainer_cfg.num_workers)
+        callbacks += [StepSeed(seed), checkpointing(checkpoints.path)]
+        overrides["enable_checkpointing"] = True
+        ckpt_path = checkpoints.resumable()
+    else:
+        loader = DataLoader(dataset, batch_size=data_cfg.batch_size, shuffle=True,
+                            collate_fn=collate, num_workers=trainer_cfg.num_workers)
+    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=callbacks,
+                            **overrides)
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    if checkpoints is not None:
+        checkpoints.clear()
     ema = EMA.find(trainer)
     state = ema.ema_state_dict(module) if ema is not None else {
         k: v.detach().cpu() for k, v in module.state_dict().items()}

@@ -70,7 +70,7 @@ def generate_candidates(aliases: pd.DataFrame, texts: pd.DataFrame, pruning: dic
 
 def train_linker(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFrame,
                  mentions: pd.DataFrame, pruning: dict[str, Any], word_vectors: Any,
-                 params: dict[str, Any], seed: int) -> dict[str, Any]:
+                 params: dict[str, Any], seed: int, checkpoints: Any = None) -> dict[str, Any]:
     """Train the joint NER + matcher model; returns the bundle for ``kexue.io.TorchDataset``.
 
     Args:
@@ -78,11 +78,13 @@ def train_linker(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFr
             ``model.word_vectors`` is true).
         params: ``params:entity_linking`` (model, data, trainer, optimizer, adversarial, ema).
         seed: ``params:seed``.
+        checkpoints: ``entity_linking_checkpoints``, used when ``trainer.resumable`` is true.
     """
     cfgs = training_configs(params, WHERE)
+    store = checkpoints if cfgs["trainer_cfg"].resumable else None
     with torch_threads(cfgs["data_cfg"].torch_threads):
         return train_model(entities, aliases, texts, mentions, pruning, **cfgs, seed=int(seed),
-                           word_vectors=word_vectors)
+                           word_vectors=word_vectors, checkpoints=store)
 
 
 def evaluate_linker(bundle: dict[str, Any], entities: pd.DataFrame, aliases: pd.DataFrame,

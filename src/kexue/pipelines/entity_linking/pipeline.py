@@ -23,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(train_linker,
              inputs=["ccks_entities", "ccks_aliases", "ccks_texts", "ccks_mentions",
                      "entity_linking_pruning", "entity_linking_word_vectors",
-                     "params:entity_linking", "params:seed"],
+                     "params:entity_linking", "params:seed", "entity_linking_checkpoints"],
              outputs="entity_linking_model", name="entity_linking_train_node"),
         Node(evaluate_linker,
              inputs=["entity_linking_model", "ccks_entities", "ccks_aliases", "ccks_texts",
