@@ -96,3 +96,51 @@ def run_session(project_path: Path, pipelines: list[str], env: str | None = None
 def kedro_run() -> Callable[..., dict[str, Any]]:
     """``kedro_run(project_path, ["tricks"], env=None, runtime_params={...})``."""
     return run_session
+
+
+def kedro_cli() -> str:
+    """The ``kedro`` console script of the running interpreter's environment."""
+    import sys
+
+    return str(Path(sys.executable).parent / "kedro")
+
+
+def cli_env() -> dict[str, str]:
+    """Subprocess environment for ``kedro run``: no tracking server, no wrapped log lines."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(KEDRO_DISABLE_TELEMETRY="1", MPLBACKEND="Agg", COLUMNS="500")  # rich: no wrap
+    return env
+
+
+def sigkill_after_checkpoints(cmd: list[str], project: Path, ckpts: Path, n: int = 1,
+                              grace: float = 0.2) -> None:
+    """Start ``cmd`` in ``project``, SIGKILL its process group ``grace`` s after ``n``
+    checkpoints exist in ``ckpts`` (i.e. in the middle of the next epoch)."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, cwd=project, env=cli_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(ckpts.glob("*.ckpt"))) < n:
+        time.sleep(0.02)
+    time.sleep(grace)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(list(ckpts.glob("*.ckpt"))) >= n, "no checkpoint was written before the kill"
+
+
+def rerun_resumes(cmd: list[str], project: Path, ckpts: Path) -> str:
+    """Re-run ``cmd``; assert it succeeded, restored a checkpoint and cleared the folder.
+
+    Returns the whitespace-normalised log."""
+    import subprocess
+
+    done = subprocess.run(cmd, cwd=project, env=cli_env(), capture_output=True, text=True,
+                          timeout=600)
+    log = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 0, log[-3000:]
+    assert "Restoring states from the checkpoint" in log and not ckpts.exists()
+    return log

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, kedro_cli
 
-KEDRO = str(Path(sys.executable).parent / "kedro")
+KEDRO = kedro_cli()
 
 
 def _declared_datasets(project: Path) -> set[str]:

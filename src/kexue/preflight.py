@@ -101,9 +101,10 @@ def check_real_data(inputs: Iterable[str], param_inputs: Mapping[str, Any],
                 "conf/<env>/globals.yml.")
         elif corpus != "default":
             ds = datasets.get(f"{corpus}_raw")
-            if ds is not None and hasattr(ds, "load") and not ds.load().exists():
+            raw = ds.load() if ds is not None and hasattr(ds, "load") else None
+            if raw is not None and not raw.exists():
                 problems.append(
-                    f"corpus_ingest.corpus is {corpus!r} but {ds.load().where} has no file. Fix: "
+                    f"corpus_ingest.corpus is {corpus!r} but {raw.where} has no file. Fix: "
                     f"put the {corpus} files there, or choose another corpus_ingest.corpus.")
     if problems:
         raise ConfigError("Raw data check failed before the first node:\n  - "

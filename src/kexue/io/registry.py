@@ -42,8 +42,16 @@ class ChampionDataset(AbstractDataset[None, dict[str, Any]]):
         self._name = model_name
         self._alias = alias
         self.metadata = metadata
+        self._loaded: dict[str, Any] | None = None
 
     def load(self) -> dict[str, Any]:
+        """The champion, downloaded once per catalog (a run's train and evaluate nodes both read
+        it; the alias only moves in the run's last step, through RegistryDecisionDataset)."""
+        if self._loaded is None:
+            self._loaded = self._fetch()
+        return self._loaded
+
+    def _fetch(self) -> dict[str, Any]:
         import mlflow
         from mlflow.exceptions import MlflowException
 

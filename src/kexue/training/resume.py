@@ -67,3 +67,36 @@ def checkpointing(dirpath: Any) -> ModelCheckpoint:
     return ModelCheckpoint(dirpath=str(dirpath), filename="{epoch}-{step}", every_n_epochs=1,
                            save_top_k=2, monitor="step", mode="max", save_last=False,
                            save_on_train_epoch_end=True)
+
+
+class ResumePlan:
+    """What a fit needs to be resumable (or nothing, without a checkpoint store).
+
+    Args:
+        checkpoints: A :class:`kexue.io.checkpoints.CheckpointStore`, or None (plain fit).
+        n: Training-set size.
+        seed: The fit's seed.
+        per_item: Hand ``(seed, epoch, index)`` to the Dataset (:class:`EpochIndexSampler`).
+    """
+
+    def __init__(self, checkpoints: Any, n: int, seed: int, per_item: bool = False) -> None:
+        self.store = checkpoints
+        self.callbacks: list[L.Callback] = []
+        self.trainer_overrides: dict[str, Any] = {}
+        self.ckpt_path: str | None = None
+        self.sampler: Sampler | None = None
+        if checkpoints is not None:
+            self.sampler = (EpochIndexSampler if per_item else EpochSeededSampler)(n, seed)
+            self.callbacks = [StepSeed(seed), checkpointing(checkpoints.path)]
+            self.trainer_overrides = {"enable_checkpointing": True}
+            found = checkpoints.resumable()
+            self.ckpt_path = str(found) if found else None
+
+    def loader_kwargs(self, **plain: Any) -> dict[str, Any]:
+        """DataLoader ordering arguments: the seeded sampler, or ``plain`` (e.g. shuffle=True)."""
+        return {"sampler": self.sampler} if self.sampler is not None else plain
+
+    def finish(self) -> None:
+        """After a finished fit: clear the checkpoints (the next run trains afresh)."""
+        if self.store is not None:
+            self.store.clear()

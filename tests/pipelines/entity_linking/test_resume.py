@@ -4,17 +4,19 @@ uninterrupted run's -- the random (mention, candidate) pair draws depend on (see
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import copy_project
-from tests.pipelines.tricks.test_resume import KEDRO, _env
+from tests.conftest import (
+    cli_env,
+    copy_project,
+    kedro_cli,
+    rerun_resumes,
+    sigkill_after_checkpoints,
+)
 
 PARAMS = ",".join([
     "ccks_default.n_entities=600", "ccks_default.n_train_texts=800",
@@ -30,31 +32,20 @@ PARAMS = ",".join([
 
 
 def _cmd() -> list[str]:
-    return [KEDRO, "run", "--pipelines", "ccks_ingest,entity_linking", "--params", PARAMS]
+    return [kedro_cli(), "run", "--pipelines", "ccks_ingest,entity_linking", "--params", PARAMS]
 
 
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_linker_training_exactly(tmp_path: Path) -> None:
     whole = copy_project(tmp_path / "whole")
-    subprocess.run(_cmd(), cwd=whole, env=_env(), check=True, capture_output=True, timeout=600)
+    subprocess.run(_cmd(), cwd=whole, env=cli_env(), check=True, capture_output=True,
+                   timeout=600)
 
     killed = copy_project(tmp_path / "killed")
     ckpts = killed / "data/06_models/checkpoints/entity_linking/linker"
-    proc = subprocess.Popen(_cmd(), cwd=killed, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and not list(ckpts.glob("*.ckpt")):
-        time.sleep(0.02)
-    time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert list(ckpts.glob("*.ckpt")) and not (killed / "data/06_models/entity_linking_model.pt").exists()
-
-    rerun = subprocess.run(_cmd(), cwd=killed, env=_env(), capture_output=True, text=True,
-                           timeout=600)
-    log = " ".join((rerun.stdout + rerun.stderr).split())
-    assert rerun.returncode == 0, log[-3000:]
-    assert "Restoring states from the checkpoint" in log and not ckpts.exists()
+    sigkill_after_checkpoints(_cmd(), killed, ckpts)
+    assert not (killed / "data/06_models/entity_linking_model.pt").exists()
+    rerun_resumes(_cmd(), killed, ckpts)
     a, b = (torch.load(p / "data/06_models/entity_linking_model.pt", weights_only=True)
             for p in (whole, killed))
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

@@ -4,17 +4,19 @@ run's (dropout on, so the per-step seeds matter)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import copy_project
-from tests.pipelines.tricks.test_resume import KEDRO, _env
+from tests.conftest import (
+    cli_env,
+    copy_project,
+    kedro_cli,
+    rerun_resumes,
+    sigkill_after_checkpoints,
+)
 
 PARAMS = ",".join([
     "corpus_ingest.default.n_pairs=300", "title_generation.cpu_threads=1",
@@ -33,7 +35,8 @@ MODELS = ["title_gen_l2r_baseline", "title_gen_r2l_baseline", "title_gen_bidirec
 
 
 def _cmd() -> list[str]:
-    return [KEDRO, "run", "--pipelines", "corpus_ingest,title_generation", "--params", PARAMS]
+    return [kedro_cli(), "run", "--pipelines", "corpus_ingest,title_generation", "--params",
+            PARAMS]
 
 
 def _weights(project: Path) -> dict[str, dict]:
@@ -44,26 +47,14 @@ def _weights(project: Path) -> dict[str, dict]:
 @pytest.mark.slow
 def test_sigkill_then_rerun_resumes_title_training_exactly(tmp_path: Path) -> None:
     whole = copy_project(tmp_path / "whole")
-    subprocess.run(_cmd(), cwd=whole, env=_env(), check=True, capture_output=True, timeout=600)
+    subprocess.run(_cmd(), cwd=whole, env=cli_env(), check=True, capture_output=True,
+                   timeout=600)
 
     killed = copy_project(tmp_path / "killed")
     ckpts = killed / "data/06_models/checkpoints/title_generation/l2r"
-    proc = subprocess.Popen(_cmd(), cwd=killed, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and not list(ckpts.glob("*.ckpt")):
-        time.sleep(0.02)
-    time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert list(ckpts.glob("*.ckpt")), "no checkpoint was written before the kill"
+    sigkill_after_checkpoints(_cmd(), killed, ckpts)
     assert not (killed / "data/06_models/title_gen_l2r_baseline.pt").exists()
-
-    rerun = subprocess.run(_cmd(), cwd=killed, env=_env(), capture_output=True, text=True,
-                           timeout=600)
-    log = " ".join((rerun.stdout + rerun.stderr).split())
-    assert rerun.returncode == 0, log[-3000:]
-    assert "Restoring states from the checkpoint" in log and not ckpts.exists()
+    rerun_resumes(_cmd(), killed, ckpts)
     a, b = _weights(whole), _weights(killed)
     for m in MODELS:
         sa, sb = a[m]["state_dict"], b[m]["state_dict"]

@@ -29,6 +29,7 @@ from kexue.models.entity_linking.vocab import CharVocab
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.ema import EMA
 from kexue.training.history import EpochMetrics
+from kexue.training.resume import ResumePlan
 from kexue.training.trainer import build_trainer
 
 logger = logging.getLogger(__name__)
@@ -131,26 +132,13 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
     dataset = LinkingTrainDataset(examples, resources, matcher)
     module = EntityLinkingModule(len(vocab), model_cfg, optim_cfg, word_vectors=vectors)
     epochs = EpochMetrics()
-    callbacks: list[L.Callback] = [epochs]
-    overrides: dict[str, Any] = {}
-    ckpt_path = None
-    if checkpoints is not None:
-        from kexue.training.resume import EpochIndexSampler, StepSeed, checkpointing
-
-        loader = DataLoader(dataset, batch_size=data_cfg.batch_size, collate_fn=collate,
-                            sampler=EpochIndexSampler(len(dataset), seed),
-                            num_workers=trainer_cfg.num_workers)
-        callbacks += [StepSeed(seed), checkpointing(checkpoints.path)]
-        overrides["enable_checkpointing"] = True
-        ckpt_path = checkpoints.resumable()
-    else:
-        loader = DataLoader(dataset, batch_size=data_cfg.batch_size, shuffle=True,
-                            collate_fn=collate, num_workers=trainer_cfg.num_workers)
-    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=callbacks,
-                            **overrides)
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if ckpt_path else None)
-    if checkpoints is not None:
-        checkpoints.clear()
+    plan = ResumePlan(checkpoints, len(dataset), seed, per_item=True)
+    loader = DataLoader(dataset, batch_size=data_cfg.batch_size, collate_fn=collate,
+                        num_workers=trainer_cfg.num_workers, **plan.loader_kwargs(shuffle=True))
+    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg,
+                            callbacks=[epochs, *plan.callbacks], **plan.trainer_overrides)
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=plan.ckpt_path)
+    plan.finish()
     ema = EMA.find(trainer)
     state = ema.ema_state_dict(module) if ema is not None else {
         k: v.detach().cpu() for k, v in module.state_dict().items()}

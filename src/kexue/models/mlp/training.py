@@ -17,46 +17,24 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from kexue.models.mlp.model import MLPClassifier, MLPConfig
 from kexue.training.config import OptimizerConfig, TrainerConfig
-from kexue.training.threads import torch_threads
+from kexue.training.history import EpochMetrics
+from kexue.training.resume import ResumePlan
 from kexue.training.trainer import build_trainer
 
 HISTORY_COLUMNS = ["epoch", "optimizer_steps", "train_loss", "train_acc", "val_loss", "val_acc"]
 
 
-class EpochHistory(L.Callback):
-    """Collect one row per training epoch from ``trainer.callback_metrics`` (no logger files).
+class EpochHistory(EpochMetrics):
+    """:class:`kexue.training.history.EpochMetrics` rows as the ``tricks`` history table.
 
     ``train_loss`` / ``train_acc`` are the epoch means of the logged micro-batch values (model in
     train mode, dropout on, like Keras' progress bar); ``val_*`` come from the validation pass that
-    Lightning runs at the end of each epoch, before ``on_train_epoch_end``.
+    Lightning runs at the end of each epoch, before ``on_train_epoch_end``. The rows are kept in
+    checkpoints (a resumed fit keeps its earlier epochs).
     """
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, float]] = []
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        m = trainer.callback_metrics
-
-        def get(key: str) -> float:
-            return float(m[key]) if key in m else float("nan")
-
-        self.rows.append({
-            "epoch": trainer.current_epoch + 1,
-            "optimizer_steps": trainer.global_step,
-            "train_loss": get("train/loss_epoch"),
-            "train_acc": get("train/acc"),
-            "val_loss": get("val/loss"),
-            "val_acc": get("val/acc"),
-        })
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=HISTORY_COLUMNS)
-
-    def state_dict(self) -> dict[str, Any]:          # saved in checkpoints: resume keeps rows
-        return {"rows": list(self.rows)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rows = list(state.get("rows", []))
 
 
 @dataclass
@@ -113,42 +91,32 @@ def fit_classifier(
     module = MLPClassifier(model_cfg, optim_cfg)
     if init_state is not None:
         module.model.load_state_dict(init_state)
-    callbacks: list[L.Callback] = []
-    ckpt_path = None
-    if checkpoints is not None:
-        from kexue.training.resume import EpochSeededSampler, StepSeed, checkpointing
-
-        train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size,
-                                  sampler=EpochSeededSampler(len(train[0]), seed),
-                                  num_workers=trainer_cfg.num_workers)
-        callbacks += [StepSeed(seed), checkpointing(checkpoints.path)]
-        ckpt_path = checkpoints.resumable()
-        trainer_overrides = {**trainer_overrides, "enable_checkpointing": True}
-    else:
-        generator = torch.Generator().manual_seed(seed)
-        train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size, shuffle=True,
-                                  generator=generator, num_workers=trainer_cfg.num_workers)
+    plan = ResumePlan(checkpoints, len(train[0]), seed)
+    train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size,
+                              num_workers=trainer_cfg.num_workers,
+                              **plan.loader_kwargs(shuffle=True, generator=torch.Generator()
+                                                   .manual_seed(seed)))
     val_loader = None
     if val is not None:
         val_loader = DataLoader(TensorDataset(*val), batch_size=val_batch_size, shuffle=False)
     history = EpochHistory()
     overrides: dict[str, Any] = {"num_sanity_val_steps": 0}
     overrides.update(trainer_overrides)
-    trainer = build_trainer(trainer_cfg, callbacks=[history, *callbacks], **overrides)
+    overrides.update(plan.trainer_overrides)
+    trainer = build_trainer(trainer_cfg, callbacks=[history, *plan.callbacks], **overrides)
     previous_threads = torch.get_num_threads()
     if num_threads > 0:
         torch.set_num_threads(num_threads)
     try:
         start = time.perf_counter()
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader,
-                    ckpt_path=str(ckpt_path) if ckpt_path else None)
+                    ckpt_path=plan.ckpt_path)
         wall = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous_threads)
     batches = trainer.num_training_batches           # after limit_train_batches
     samples = int(min(len(train[0]), batches * batch_size) * trainer.current_epoch)
-    if checkpoints is not None:
-        checkpoints.clear()                          # finished: the next run trains afresh
+    plan.finish()
     module = module.cpu().eval()
     return FitResult(module, history.frame(), int(trainer.global_step), samples, wall)
 

@@ -17,6 +17,7 @@ from kexue.models.title_gen.model import Seq2Seq
 from kexue.models.title_gen.module import TitleGenModule, evaluate_ce
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.history import EpochMetrics
+from kexue.training.resume import ResumePlan
 from kexue.training.trainer import build_trainer
 
 logger = logging.getLogger(__name__)
@@ -51,30 +52,18 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     module = TitleGenModule(model_cfg, optim_cfg, directions)
     if init_state is not None:
         module.model.load_state_dict(init_state)
+    plan = ResumePlan(checkpoints, len(train_ds), seed)
+    train_loader = DataLoader(train_ds, batch_size=batch_size, num_workers=trainer_cfg.num_workers,
+                              collate_fn=Collate(mix_gold=mix_gold, seed=seed),
+                              **plan.loader_kwargs(shuffle=True))
     val_loader = make_loader(val_ds, batch_size, False, trainer_cfg.num_workers)
     epochs = EpochMetrics()
-    extra: list[L.Callback] = [epochs]
-    overrides: dict[str, Any] = {}
-    ckpt_path = None
-    if checkpoints is not None:
-        from kexue.training.resume import EpochSeededSampler, StepSeed, checkpointing
-
-        train_loader = DataLoader(train_ds, batch_size=batch_size,
-                                  sampler=EpochSeededSampler(len(train_ds), seed),
-                                  num_workers=trainer_cfg.num_workers,
-                                  collate_fn=Collate(mix_gold=mix_gold, seed=seed))
-        extra += [StepSeed(seed), checkpointing(checkpoints.path)]
-        overrides["enable_checkpointing"] = True
-        ckpt_path = checkpoints.resumable()
-    else:
-        train_loader = make_loader(train_ds, batch_size, True, trainer_cfg.num_workers, mix_gold,
-                                   seed)
-    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg, callbacks=extra, **overrides)
+    trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg,
+                            callbacks=[epochs, *plan.callbacks], **plan.trainer_overrides)
     t0 = time.perf_counter()
     trainer.fit(module, train_loader, val_loader if len(val_ds) else None,
-                ckpt_path=str(ckpt_path) if ckpt_path else None)
-    if checkpoints is not None:
-        checkpoints.clear()
+                ckpt_path=plan.ckpt_path)
+    plan.finish()
     seconds = time.perf_counter() - t0
     if ema_cfg.decay > 0:
         from kexue.training.ema import EMA
