@@ -16,6 +16,9 @@ import pytest
 import torch
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+# Tests track into each temporary project's own SQLite store, never a developer's server
+# (kexue.settings reads MLFLOW_TRACKING_URI once, when it is first imported).
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

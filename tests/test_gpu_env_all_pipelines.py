@@ -103,6 +103,9 @@ def test_gpu_env_refuses_embedded_data_before_the_first_node(kedro_project, kedr
                    "embedded_defaults: true"):
         assert needle in msg, needle
     assert "digits.csv" not in msg                  # the unselected source is not required
+    import mlflow
+
+    assert mlflow.active_run() is None              # the refused run's MLflow run was closed
     assert not [p for p in (kedro_project / "data").rglob("*") if p.is_file()]
     # the gpu env's own corpus choice (csl) names its missing folder and the parameter
     with pytest.raises(ConfigError, match=r"corpus_ingest.corpus is 'csl' but .*csl"):

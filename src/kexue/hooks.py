@@ -45,6 +45,15 @@ class RunMetadataHooks:
         )
 
 
+def _end_tracking_runs() -> None:
+    """A refusal before the first node: close the MLflow run kedro-mlflow has just opened (Kedro
+    calls no ``on_pipeline_error`` for ``before_pipeline_run``), so it is marked FAILED and not
+    reused by the next session of the same process."""
+    from kexue.tracking import TrackingHooks
+
+    TrackingHooks.end_runs("FAILED")
+
+
 class PreflightHooks:
     """Fail before the first node when the run cannot do what it asks (:mod:`kexue.preflight`):
     a GPU requested on a machine without CUDA, or a raw input that is missing where the env
@@ -59,12 +68,20 @@ class PreflightHooks:
         inputs = set(pipeline.inputs())
         param_inputs = {n: catalog.load(n) for n in sorted(inputs)
                         if n.startswith("params:") and n in catalog}
-        check_cuda(param_inputs, torch.cuda.is_available())
+        try:
+            check_cuda(param_inputs, torch.cuda.is_available())
+        except Exception:
+            _end_tracking_runs()
+            raise
         embedded = (bool(catalog.load("params:embedded_defaults"))
                     if "params:embedded_defaults" in catalog else True)
         datasets = {n: catalog[n] for n in sorted(inputs)
                     if not n.startswith("params:") and n in catalog}
-        check_real_data(inputs, param_inputs, datasets, embedded)
+        try:
+            check_real_data(inputs, param_inputs, datasets, embedded)
+        except Exception:
+            _end_tracking_runs()
+            raise
 
 
 class MlflowTrackingHooks:

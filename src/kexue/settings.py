@@ -15,6 +15,10 @@ from kexue.hooks import MlflowTrackingHooks, PreflightHooks, RunMetadataHooks, S
 
 HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), MlflowTrackingHooks())
 
+# The user's MLFLOW_TRACKING_URI, read once at start-up: mlflow.set_tracking_uri() exports the
+# variable itself, so reading it later would carry one project's store into the next session.
+_USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -23,13 +27,12 @@ CONFIG_LOADER_ARGS = {
                        "mlflow": "soft"},
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
                         "airflow": ["airflow*", "airflow/**"]},
-    # ${kx.env:NAME,default}: an environment variable with a default (oc.env is credentials-only).
-    # ${kx.tracking_uri:mlflow.db}: $MLFLOW_TRACKING_URI, else an ABSOLUTE sqlite URI of that
-    # file in the directory kedro runs from (the project root): MLflow caches stores by URI, so
-    # a relative sqlite:///mlflow.db would keep writing to the first project of a process.
+    # ${kx.tracking_uri:mlflow.db}: $MLFLOW_TRACKING_URI (as set when the process started), else
+    # an ABSOLUTE sqlite URI of that file in the directory kedro runs from (the project root):
+    # MLflow caches stores by URI, so a relative sqlite:///mlflow.db would keep writing to the
+    # first project of a process.
     "custom_resolvers": {
-        "kx.env": lambda name, default=None: os.environ.get(name, default),
-        "kx.tracking_uri": lambda filename="mlflow.db": os.environ.get(
-            "MLFLOW_TRACKING_URI", f"sqlite:///{os.path.abspath(filename)}"),
+        "kx.tracking_uri": lambda filename="mlflow.db": (
+            _USER_TRACKING_URI or f"sqlite:///{os.path.abspath(filename)}"),
     },
 }
