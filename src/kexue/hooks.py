@@ -84,30 +84,64 @@ class PreflightHooks:
             raise
 
 
+class DistributedRankHooks:
+    """Under torchrun / srun every rank runs the pipeline; only global rank 0 writes.
+
+    On the other ranks every dataset the pipeline outputs is replaced by an in-memory dataset
+    before the first node (so later nodes of that rank still read what it computed), and MLflow
+    tracking is off (``settings.DISABLE_HOOKS_FOR_PLUGINS`` and :class:`MlflowTrackingHooks`).
+    Training nodes join the process group through Lightning (``kexue.training.distributed``).
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from kedro.io import MemoryDataset
+
+        from kexue.launch import launched_rank
+
+        rank, world = launched_rank()
+        if world == 1:
+            return
+        if rank == 0:
+            logger.info("Distributed launch: rank 0 of %d writes the catalog outputs", world)
+            return
+        outputs = sorted(n for n in pipeline.all_outputs() if not n.startswith("params:"))
+        for name in outputs:
+            catalog[name] = MemoryDataset(copy_mode="assign")
+        logger.info("Distributed launch: rank %d of %d keeps its %d outputs in memory (rank 0 "
+                    "writes them)", rank, world, len(outputs))
+
+
 class MlflowTrackingHooks:
     """Catalog-declared MLflow logging (:mod:`kexue.tracking`): artifacts, per-epoch and final
     metrics of the datasets whose ``metadata.kexue.track`` is set, and git / env tags. Runs
     inside kedro-mlflow's run (plugin hooks run before project hooks)."""
 
     def __init__(self) -> None:
+        from kexue.launch import is_rank_zero
         from kexue.tracking import TrackingHooks
 
         self._impl = TrackingHooks()
+        self._on = is_rank_zero()            # torchrun / srun: only global rank 0 tracks
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        self._impl.before_pipeline_run(run_params, pipeline, catalog)
+        if self._on:
+            self._impl.before_pipeline_run(run_params, pipeline, catalog)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
-        self._impl.after_dataset_saved(dataset_name, data, node)
+        if self._on:
+            self._impl.after_dataset_saved(dataset_name, data, node)
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], run_result: Any, pipeline: Any,
                            catalog: Any) -> None:
-        self._impl.end_runs("FINISHED")
+        if self._on:
+            self._impl.end_runs("FINISHED")
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any,
                           catalog: Any) -> None:
-        self._impl.end_runs("FAILED")
+        if self._on:
+            self._impl.end_runs("FAILED")

@@ -4,6 +4,7 @@
   merge replaces a whole top-level key, e.g. all of ``tricks:``).
 * Exactly two layers are merged: ``base`` + one run env (``local`` by default, ``gpu`` with
   ``--env gpu``; ``conf/local`` is then not read).
+* Under torchrun / srun only global rank 0 writes outputs and tracks (``DistributedRankHooks``).
 * kedro-viz registers two run hooks that write ``.viz/``; they are harmless and git-ignored.
 """
 
@@ -11,9 +12,21 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from kexue.hooks import MlflowTrackingHooks, PreflightHooks, RunMetadataHooks, SeedHooks
+from kexue.hooks import (
+    DistributedRankHooks,
+    MlflowTrackingHooks,
+    PreflightHooks,
+    RunMetadataHooks,
+    SeedHooks,
+)
+from kexue.launch import is_rank_zero
 
-HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), MlflowTrackingHooks())
+HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), DistributedRankHooks(),
+         MlflowTrackingHooks())
+
+# torchrun / srun start every rank as its own `kedro run`: only global rank 0 opens an MLflow run.
+# (pluggy reports the distribution as "kedro_mlflow"; both spellings are listed)
+DISABLE_HOOKS_FOR_PLUGINS = () if is_rank_zero() else ("kedro_mlflow", "kedro-mlflow")
 
 # The user's MLFLOW_TRACKING_URI, read once at start-up: mlflow.set_tracking_uri() exports the
 # variable itself, so reading it later would carry one project's store into the next session.

@@ -11,6 +11,7 @@ from kexue.config import ConfigError, build_config
 from kexue.training.accumulation import ExactAccumulation
 from kexue.training.adversarial import FGM, GradientPenalty
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
+from kexue.training.distributed import SpawnDDPStrategy
 from kexue.training.ema import EMA
 from kexue.training.module import KexueModule
 from kexue.training.trainer import build_callbacks, build_trainer
@@ -117,5 +118,6 @@ def test_implicit_ddp_is_rejected_by_what_lightning_resolves() -> None:
     with pytest.raises(ConfigError, match="ddp_spawn"):
         build_trainer(TrainerConfig(accelerator="cpu", devices=2))
     spawn = build_trainer(TrainerConfig(accelerator="cpu", devices=2, strategy="ddp_spawn"))
-    assert type(spawn.strategy).__name__ == "DDPStrategy" and spawn.num_devices == 2
+    assert isinstance(spawn.strategy, SpawnDDPStrategy) and spawn.num_devices == 2
+    assert spawn.strategy.launcher.__class__.__name__ == "_StatefulSpawnLauncher"
     assert build_trainer(TrainerConfig(accelerator="cpu", devices=1)).num_devices == 1

@@ -19,12 +19,14 @@ window's totals ``N_g``; it then back-propagates::
 whose sum over the window is exactly ``sum_t w_t * (sum_j S_{t,j}) / N_{g(t)}``: the loss of the
 concatenated big batch. That holds for partial windows, unequal micro-batches, and losses that add
 differently-normalised terms (the entity linker's char-mean start/end BCE + pair-mean matching
-BCE), with no extra gradient buffer and no rescaling of ``.grad``. The gradient penalty stays
+BCE), with no extra gradient buffer and no rescaling of ``.grad``. Under DDP the window totals
+are summed over the ``W`` ranks (one all-reduce per window) and each rank divides by
+``N_g / (k * W)``: DDP's gradient mean over ranks then gives the big batch of all ranks' windows. The gradient penalty stays
 exact too (:class:`kexue.training.adversarial.GradientPenalty` penalises the gradient of what is
 back-propagated). Still NOT exact: BatchNorm (batch statistics per micro-batch; a warning says
 so), dropout masks (different random draws), FGM's perturbation (normalised per micro-batch),
-data-dependent losses that couple samples (contrastive, in-batch negatives), and DDP until each
-rank uses the global window counts. The look-ahead holds ``k`` CPU batches in memory.
+data-dependent losses that couple samples (contrastive, in-batch negatives). The look-ahead holds
+``k`` CPU batches in memory.
 
 ``weighting: samples`` (``trainer.accumulation_weighting``) overrides the module's groups: each
 micro-batch's per-batch mean loss is weighted by its share of the window's samples.
@@ -39,10 +41,12 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from kexue.config import ConfigError
+from kexue.training.distributed import all_reduce_sum, world_size
 from kexue.training.loss import SAMPLES, count
 from kexue.training.module import _batch_size
 
@@ -149,8 +153,8 @@ class ExactAccumulation(AccumulationGuard):
         weighting: ``module`` (the module's normaliser groups, exact) or ``samples`` (weight each
             micro-batch's mean loss by its sample share; exact only for sample-mean losses).
 
-    Not covered: strategies that accumulate themselves (DeepSpeed), manual optimization, resuming
-    in the middle of an epoch, and DDP (window counts are per rank).
+    Not covered: strategies that accumulate themselves (DeepSpeed), manual optimization and
+    resuming in the middle of an epoch. DDP is covered (global window counts).
     """
 
     def __init__(self, weighting: str = "module") -> None:
@@ -162,6 +166,7 @@ class ExactAccumulation(AccumulationGuard):
         self._windows: AccumulationWindows | None = None
         self._original: Any = None
         self._seen = 0
+        self._totals: dict[str, float] = {}
         self.last_normalizer: dict[str, float] | None = None   # for tests / debugging
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -184,8 +189,12 @@ class ExactAccumulation(AccumulationGuard):
                 "trainer.exact_accumulation reads the train loader one window ahead and needs it "
                 "passed directly: trainer.fit(module, train_dataloaders=loader). Fix: pass the "
                 "loader, or set trainer.exact_accumulation: false.")
+        # Lightning puts its DistributedSampler only into real DataLoaders: do it here, before
+        # wrapping (a no-op on one process).
+        prepared = trainer._data_connector._prepare_dataloader(loader, shuffle=True,
+                                                               mode=RunningStage.TRAINING)
         self._original = loader
-        self._windows = source.instance = AccumulationWindows(loader, trainer,
+        self._windows = source.instance = AccumulationWindows(prepared, trainer,
                                                               pl_module.loss_counts)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -201,19 +210,28 @@ class ExactAccumulation(AccumulationGuard):
         if windows is None or batch_idx // k >= len(windows.windows):
             raise RuntimeError(f"ExactAccumulation: no look-ahead window for batch {batch_idx}; "
                                "the train loader must be the one passed to trainer.fit")
-        totals = windows.windows[batch_idx // k]
         mine = windows.batch_counts[batch_idx]
         if batch_idx % k == 0:
             self._seen = 0
+            self._totals = self._global_totals(trainer, pl_module, windows.windows[batch_idx // k])
         self._seen += 1
+        totals, w = self._totals, world_size(trainer)
         if self.weighting == "module":
-            norm = {g: t / k for g, t in totals.items()}
-        else:            # per-batch means weighted by n_j / N: N_g' = c_g * N / (k * n_j)
-            share = totals[SAMPLES] / (k * max(mine[SAMPLES], 1e-12))
+            norm = {g: t / (k * w) for g, t in totals.items()}
+        else:            # per-batch means weighted by n_j / N: N_g' = c_g * N / (k * W * n_j)
+            share = totals[SAMPLES] / (k * w * max(mine[SAMPLES], 1e-12))
             norm = {g: c * share for g, c in mine.items()}
         pl_module.loss_normalizer = norm
         pl_module.expected_counts = mine
         self.last_normalizer = norm
+
+    @staticmethod
+    def _global_totals(trainer: L.Trainer, pl_module: L.LightningModule,
+                       local: dict[str, float]) -> dict[str, float]:
+        """The window's counts summed over all DDP ranks (every rank runs the same windows)."""
+        groups = sorted(local)
+        summed = all_reduce_sum([local[g] for g in groups], trainer, pl_module.device)
+        return dict(zip(groups, summed, strict=True))
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:

@@ -38,7 +38,13 @@ its perturbation ``eps*g_j/||g_j||`` is normalised per micro-batch, whereas the 
 the gradient of the whole batch, which a single pass cannot know; each micro-batch's adversarial
 loss is then weighted exactly like its clean loss.
 
-Not verified under DDP: the extra backward does not go through the DDP wrapper's forward.
+**DDP.** The extra backward passes do not go through the DDP wrapper's forward, so DDP's reducer
+would synchronise only part of the gradient. Both callbacks therefore take synchronisation over
+(:mod:`kexue.training.distributed`): the reducer is suspended, and before each optimizer step one
+flat all-reduce averages the full gradient. FGM also averages its direction ``g`` over the ranks
+and the gradient penalty divides by ``W``, so ``W`` ranks x batch ``b`` give the step of one
+process x batch ``W*b`` (FGM: its perturbation is normalised over the ``W`` ranks' current
+micro-batches; GP: exact, with ExactAccumulation too). Tested with 2 gloo processes.
 """
 
 from __future__ import annotations
@@ -50,6 +56,12 @@ import torch
 from torch import nn
 
 from kexue.config import ConfigError
+from kexue.training.distributed import (
+    average_gradients,
+    steps_after_this_batch,
+    suspend_grad_sync,
+    world_size,
+)
 
 
 def resolve_embedding(pl_module: nn.Module, path: str,
@@ -112,6 +124,7 @@ class FGM(L.Callback):
         self._batch: Any = None
         self._stash: list[tuple[torch.nn.Parameter, torch.Tensor | None]] | None = None
         self._busy = False
+        self._ddp = False
         self.last_delta_norm: float = 0.0    # for tests / logging
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -120,6 +133,7 @@ class FGM(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         self._batch = batch
+        self._ddp = suspend_grad_sync(trainer)
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            loss: torch.Tensor) -> None:
@@ -135,6 +149,11 @@ class FGM(L.Callback):
     def on_after_backward(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._busy or self._stash is None:
             return
+        self._attack(trainer, pl_module)
+        if self._ddp and steps_after_this_batch(trainer):
+            average_gradients(pl_module)
+
+    def _attack(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         emb = self._emb
         k = trainer.accumulate_grad_batches
         clean = emb.weight.grad
@@ -143,6 +162,8 @@ class FGM(L.Callback):
             g = g.to_dense()
         if g is not None:
             g = _upcast(g) * (k / _amp_scale(trainer))  # dL/dE of this micro-batch, unnormalised
+            if self._ddp:                               # one direction for all ranks' micro-batches
+                g = trainer.strategy.reduce(g, reduce_op="mean")
         # No usable direction (the loss does not reach E, or an AMP overflow): keep the clean
         # grads in both modes, so the update is the plain one and an inf reaches the GradScaler
         # (which then skips the step and backs the scale off).
@@ -212,6 +233,7 @@ class GradientPenalty(L.Callback):
         self._outputs: list[torch.Tensor] = []
         self._capture = False
         self._busy = False
+        self._ddp = False
         self.last_penalty: float = 0.0       # 0.5*eps*||dL/de||^2 of the last micro-batch
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -251,6 +273,7 @@ class GradientPenalty(L.Callback):
                              batch_idx: int) -> None:
         self._outputs = []
         self._capture = True
+        self._ddp = suspend_grad_sync(trainer)
         self._enter_math_attention()
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
@@ -266,13 +289,19 @@ class GradientPenalty(L.Callback):
         gp = sum(((_upcast(g) * unscale) ** 2).sum() for g in grads if g is not None)
         if not torch.is_tensor(gp):
             return
-        penalty = 0.5 * self.epsilon * gp
+        # Under DDP the effective loss is the mean over W ranks, whose gradient at e is g / W:
+        # penalise that (W * 0.5*eps*||g/W||^2 back-propagated here, averaged by W below).
+        penalty = 0.5 * self.epsilon * gp / world_size(trainer)
         self.last_penalty = float(penalty.detach())
         self._busy = True
         try:
             trainer.strategy.backward(penalty, None, retain_graph=True)
         finally:
             self._busy = False
+
+    def on_after_backward(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._busy and self._ddp and steps_after_this_batch(trainer):
+            average_gradients(pl_module)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:

@@ -21,8 +21,10 @@ class TrainerConfig:
     max_epochs: int = 1
     max_steps: int = -1                  # optimizer steps; -1 = no limit
     accelerator: str = "auto"            # auto | cpu | gpu | mps
-    devices: Any = "auto"
-    strategy: str = "auto"               # never plain "ddp" inside a Kedro node (re-runs kedro)
+    devices: Any = "auto"                # under torchrun / srun: auto = the launcher's ranks per node
+    num_nodes: int = 1                   # under torchrun / srun with devices auto: derived
+    strategy: str = "auto"               # auto | ddp_spawn (several devices, one node); never
+                                         # plain "ddp" unless torchrun / srun started the ranks
     precision: str = "32-true"           # 32-true | bf16-mixed | 16-mixed
     accumulate_grad_batches: int = 1
     exact_accumulation: bool = True      # k micro-batches == one big batch (accumulation.py)
@@ -42,10 +44,13 @@ class TrainerConfig:
     def validate(self) -> None:
         if self.accumulate_grad_batches < 1:
             raise ValueError("accumulate_grad_batches must be >= 1 (1 disables accumulation)")
-        if self.strategy == "ddp":
+        from kexue.launch import launched_rank
+
+        if self.strategy == "ddp" and launched_rank()[1] == 1:
             raise ValueError(
                 "strategy 'ddp' re-executes `kedro run` once per rank inside a node; use "
-                "'ddp_spawn' or launch multi-GPU jobs with torchrun outside Kedro"
+                "'ddp_spawn' for several devices in one node, or start the ranks with torchrun "
+                "/ srun (see the README, 'Several GPUs and nodes')"
             )
 
 

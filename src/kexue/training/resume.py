@@ -23,24 +23,50 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler
 
 
-class EpochSeededSampler(Sampler[int]):
-    """A random permutation of ``range(n)`` drawn from ``(seed, epoch)`` only."""
+def _rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
 
-    def __init__(self, n: int, seed: int) -> None:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class EpochSeededSampler(DistributedSampler):
+    """A random permutation of ``range(n)`` drawn from ``(seed, epoch)`` only.
+
+    Under DDP it shards itself: rank ``r`` of ``W`` takes positions ``r, r+W, ...`` of the SAME
+    permutation (padded with its head to a multiple of ``W``, as ``DistributedSampler`` does), so
+    with batch ``b`` the ``W`` ranks' step-``t`` batches together are exactly one process's
+    step-``t`` batch of ``W*b``. It is a ``DistributedSampler`` only so that Lightning keeps it
+    instead of wrapping it in one that re-shuffles (``DistributedSamplerWrapper`` permutes the
+    positions again with ``PL_GLOBAL_SEED``); its ``__init__`` needs no process group.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:   # noqa: D107 -- no DistributedSampler init
         self.n, self.seed, self.epoch = int(n), int(seed), 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __iter__(self) -> Iterator[int]:
+    def _order(self) -> list[int]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        order = torch.randperm(self.n, generator=g).tolist()
+        rank, world = _rank_world()
+        if world == 1:
+            return order
+        total = -(-self.n // world) * world
+        order = (order * (-(-total // max(1, self.n))))[:total]
+        return order[rank::world]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order())
 
     def __len__(self) -> int:
-        return self.n
+        world = _rank_world()[1]
+        return -(-self.n // world)
 
 
 class EpochIndexSampler(EpochSeededSampler):
@@ -48,7 +74,7 @@ class EpochIndexSampler(EpochSeededSampler):
     draws at random per item (the entity linker's pair sampling) can seed its draw from them."""
 
     def __iter__(self) -> Iterator[Any]:
-        return ((self.seed, self.epoch, i) for i in super().__iter__())
+        return ((self.seed, self.epoch, i) for i in self._order())
 
 
 class StepSeed(L.Callback):
@@ -84,7 +110,7 @@ class ResumePlan:
         self.callbacks: list[L.Callback] = []
         self.trainer_overrides: dict[str, Any] = {}
         self.ckpt_path: str | None = None
-        self.sampler: Sampler | None = None
+        self.sampler: DistributedSampler | None = None
         if checkpoints is not None:
             self.sampler = (EpochIndexSampler if per_item else EpochSeededSampler)(n, seed)
             self.callbacks = [StepSeed(seed), checkpointing(checkpoints.path)]
@@ -97,6 +123,9 @@ class ResumePlan:
         return {"sampler": self.sampler} if self.sampler is not None else plain
 
     def finish(self) -> None:
-        """After a finished fit: clear the checkpoints (the next run trains afresh)."""
-        if self.store is not None:
+        """After a finished fit: clear the checkpoints (the next run trains afresh); under torchrun
+        / srun only global rank 0 touches the shared folder."""
+        from kexue.launch import is_rank_zero
+
+        if self.store is not None and is_rank_zero():
             self.store.clear()

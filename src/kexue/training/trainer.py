@@ -11,6 +11,7 @@ from kexue.config import ConfigError
 from kexue.training.accumulation import AccumulationGuard, ExactAccumulation
 from kexue.training.adversarial import FGM, GradientPenalty
 from kexue.training.config import AdversarialConfig, EMAConfig, TrainerConfig
+from kexue.training.distributed import SpawnDDPStrategy, resolve_devices
 from kexue.training.ema import EMA
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ def build_trainer(
 ) -> L.Trainer:
     """Create a ``Trainer`` from ``cfg``; device-agnostic (``accelerator: auto``), no logger files.
 
+    ``strategy: ddp_spawn`` becomes :class:`kexue.training.distributed.SpawnDDPStrategy` (the
+    parent gets the callbacks' state back as well as the weights); under torchrun / srun,
+    ``devices: auto`` becomes the launcher's ranks per node (:func:`resolve_devices`).
+
     Args:
         cfg: Trainer settings.
         adversarial: FGM / gradient-penalty settings (``method: none`` adds nothing).
@@ -98,12 +103,15 @@ def build_trainer(
         **overrides: Passed to ``L.Trainer`` last (tests use ``fast_dev_run`` etc.).
     """
     all_callbacks = build_callbacks(cfg, adversarial, ema) + list(callbacks or [])
+    devices, num_nodes = resolve_devices(cfg.devices, cfg.num_nodes)
+    strategy: Any = SpawnDDPStrategy() if cfg.strategy == "ddp_spawn" else cfg.strategy
     kwargs: dict[str, Any] = dict(
         max_epochs=cfg.max_epochs,
         max_steps=cfg.max_steps,
         accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        strategy=cfg.strategy,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
         precision=cfg.precision,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
         gradient_clip_val=cfg.gradient_clip_val,

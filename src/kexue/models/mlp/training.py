@@ -46,6 +46,7 @@ class FitResult:
     optimizer_steps: int
     samples_seen: int
     wall_seconds: float
+    processes: int = 1                   # data-parallel ranks (ddp_spawn / torchrun)
 
 
 def fit_classifier(
@@ -94,8 +95,7 @@ def fit_classifier(
     plan = ResumePlan(checkpoints, len(train[0]), seed)
     train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size,
                               num_workers=trainer_cfg.num_workers,
-                              **plan.loader_kwargs(shuffle=True, generator=torch.Generator()
-                                                   .manual_seed(seed)))
+                              **plan.loader_kwargs(**_shuffle(trainer_cfg, seed)))
     val_loader = None
     if val is not None:
         val_loader = DataLoader(TensorDataset(*val), batch_size=val_batch_size, shuffle=False)
@@ -115,10 +115,20 @@ def fit_classifier(
     finally:
         torch.set_num_threads(previous_threads)
     batches = trainer.num_training_batches           # after limit_train_batches
-    samples = int(min(len(train[0]), batches * batch_size) * trainer.current_epoch)
+    samples = int(min(len(train[0]), batches * batch_size * trainer.world_size)
+                  * trainer.current_epoch)
     plan.finish()
     module = module.cpu().eval()
-    return FitResult(module, history.frame(), int(trainer.global_step), samples, wall)
+    return FitResult(module, history.frame(), int(trainer.global_step), samples, wall,
+                     int(trainer.world_size))
+
+
+def _shuffle(trainer_cfg: TrainerConfig, seed: int) -> dict[str, Any]:
+    """Seeded shuffling; under ``ddp_spawn`` without the generator (a ``torch.Generator`` does
+    not survive the spawn pickling, and Lightning's DistributedSampler replaces the order)."""
+    if trainer_cfg.strategy == "ddp_spawn":
+        return {"shuffle": True}
+    return {"shuffle": True, "generator": torch.Generator().manual_seed(seed)}
 
 
 @torch.no_grad()

@@ -193,7 +193,7 @@ def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
         accumulate_grad_batches=trainer_cfg.accumulate_grad_batches,
         max_epochs=trainer_cfg.max_epochs, optimizer_steps=result.optimizer_steps,
         samples_seen=result.samples_seen, wall_seconds=result.wall_seconds,
-        description=run_cfg.description)
+        processes=result.processes, description=run_cfg.description)
     return bundle, history
 
 
@@ -227,7 +227,7 @@ def evaluate_runs(test: pd.DataFrame, data: dict[str, Any], runs: dict[str, Any]
         k, b = int(bundle["accumulate_grad_batches"]), int(bundle["batch_size"])
         rows.append({
             "run": name, "batch_size": b, "accumulate": k, "optimizer": bundle["optimizer"]["name"],
-            "lr": float(bundle["optimizer"]["lr"]), "effective_batch": b * k,
+            "lr": float(bundle["optimizer"]["lr"]), "effective_batch": b * k * int(bundle.get("processes", 1)),
             "epochs": int(bundle["max_epochs"]), "optimizer_steps": int(bundle["optimizer_steps"]),
             "samples_seen": int(bundle["samples_seen"]), "test_acc": scores["acc"],
             "test_loss": scores["loss"], "best_val_acc": float(history["val_acc"].max()),
