@@ -41,7 +41,7 @@ def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
     """``(devices, num_nodes)`` for the Trainer: under an external launcher with ``devices: auto``
     the launcher's processes per node and ``world_size // that`` nodes (Lightning otherwise checks
     ``devices * num_nodes == WORLD_SIZE`` and fails); unchanged elsewhere."""
-    rank, world = launched_rank()
+    _, world = launched_rank()
     local = _local_world_size()
     if world > 1 and local and devices in ("auto", -1, "-1"):
         return local, max(1, world // local)

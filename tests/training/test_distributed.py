@@ -98,3 +98,39 @@ def test_title_model_under_ddp_keeps_exact_accumulation_gp_and_fgm(
     assert t1.global_step == t2.global_step == 2
     assert _max_diff(base, one) > 1e-3
     assert _max_diff(one, two) < 1e-10
+
+
+def test_external_launcher_env_sets_devices_and_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchrun: 8 ranks, 4 per node -> devices 4 x 2 nodes (Lightning requires the product to be
+    WORLD_SIZE); srun's SLURM_NTASKS_PER_NODE '4(x2)' likewise; explicit devices are kept; no
+    launcher -> unchanged, and rank 0 only is allowed to write."""
+    from kexue.launch import is_rank_zero, launched_rank, resolve_devices
+
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
+                "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(var, raising=False)
+    assert resolve_devices("auto", 1) == ("auto", 1) and is_rank_zero()
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert launched_rank() == (5, 8) and not is_rank_zero()
+    assert resolve_devices("auto", 1) == (4, 2) and resolve_devices(2, 1) == (2, 1)
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4(x2)")
+    assert launched_rank() == (0, 8) and is_rank_zero() and resolve_devices(-1, 1) == (4, 2)
+
+
+def test_plain_ddp_is_refused_unless_an_external_launcher_started_the_ranks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kexue.config import build_config
+
+    for var in ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(Exception, match="ddp_spawn"):
+        build_config(TrainerConfig, {"strategy": "ddp"}, where="tricks.trainer")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert build_config(TrainerConfig, {"strategy": "ddp"}, where="tricks.trainer").strategy == "ddp"

@@ -22,8 +22,8 @@ forward, so DDP's reducer would sync only part of the gradient).
 
 from __future__ import annotations
 
-import io
 import logging
+import pickle
 from typing import Any
 
 import lightning as L
@@ -50,16 +50,15 @@ class _StatefulSpawnLauncher(_MultiProcessingLauncher):
         state = {"callbacks": {cb.state_key: cb.state_dict() for cb in trainer.callbacks},
                  "fit_loop": trainer.fit_loop.state_dict(),
                  "max_batches": trainer.fit_loop.max_batches}
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        extra["kexue_state"] = buffer.getvalue()
+        # plain pickle to bytes: no shared-memory tensors on the result queue (as Lightning does)
+        extra["kexue_state"] = pickle.dumps(state)
         return extra
 
     def update_main_process_results(self, trainer: L.Trainer, extra: dict[str, Any]) -> None:
         super().update_main_process_results(trainer, extra)
         if "kexue_state" not in extra:
             return
-        state = torch.load(io.BytesIO(extra["kexue_state"]), weights_only=False)
+        state = pickle.loads(extra["kexue_state"])   # from our own worker process
         for cb in trainer.callbacks:
             if cb.state_key in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][cb.state_key])

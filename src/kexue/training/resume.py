@@ -45,7 +45,7 @@ class EpochSeededSampler(DistributedSampler):
     positions again with ``PL_GLOBAL_SEED``); its ``__init__`` needs no process group.
     """
 
-    def __init__(self, n: int, seed: int) -> None:   # noqa: D107 -- no DistributedSampler init
+    def __init__(self, n: int, seed: int) -> None:   # deliberately no DistributedSampler init
         self.n, self.seed, self.epoch = int(n), int(seed), 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -72,8 +72,14 @@ class TitleDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sources)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> dict[str, Any]:
+        # (seed, epoch, i) from kexue.training.resume.EpochIndexSampler: the batch's mix_gold
+        # draw is then seeded from it (survives a resume), see Collate.
+        draw = key if isinstance(key, tuple) else None
+        i = key[2] if draw is not None else key
         item: dict[str, Any] = {"x": self.sources[i], "title": self.titles[i]}
+        if draw is not None:
+            item["draw"] = draw
         if self.ctx_l2r is not None:
             item["ctx_l2r"], item["ctx_r2l"] = self.ctx_l2r[i], self.ctx_r2l[i]
         return item
@@ -84,7 +90,9 @@ class Collate:
 
     Args:
         mix_gold: With context present, probability per batch of dropping it (gold context).
-        seed: Seed of the private RNG for ``mix_gold``.
+        seed: Seed of the private RNG for ``mix_gold``. Items that carry ``draw = (seed, epoch,
+            index)`` (a resumable fit) seed the batch's draw from its first item instead, so the
+            draws depend only on seed, epoch and data order, not on the process's history.
     """
 
     def __init__(self, mix_gold: float = 0.0, seed: int = 0) -> None:
@@ -96,10 +104,17 @@ class Collate:
         yl = pad_rows([l2r_target(it["title"]) for it in items])
         yr = pad_rows([r2l_target(it["title"]) for it in items])
         batch = {"x": x, "yl": yl, "yr": yr}
-        if "ctx_l2r" in items[0] and not (self.mix_gold > 0 and self.rng.random() < self.mix_gold):
+        if "ctx_l2r" in items[0] and not (self.mix_gold > 0 and self._draw(items) < self.mix_gold):
             batch["yl_ctx"] = pad_rows([it["ctx_l2r"] for it in items], yl.shape[1])
             batch["yr_ctx"] = pad_rows([it["ctx_r2l"] for it in items], yl.shape[1])
         return batch
+
+
+    def _draw(self, items: list[dict[str, Any]]) -> float:
+        if "draw" in items[0]:
+            seed, epoch, index = items[0]["draw"]
+            return random.Random(f"mix_gold:{seed}:{epoch}:{index}").random()
+        return self.rng.random()
 
 
 def encode_texts(vocab: Any, texts: Sequence[str], max_len: int) -> list[list[int]]:

@@ -41,8 +41,8 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     ``directions`` (``both`` | ``l2r`` | ``r2l``) selects the loss, see :class:`TitleGenModule`;
     ``l2r`` / ``r2l`` train a unidirectional baseline (encoder trained by that direction only).
     ``checkpoints`` (a :class:`kexue.io.checkpoints.CheckpointStore`): epoch checkpoints and an
-    exact resume of a killed fit (``kexue.training.resume``; not with ``mix_gold > 0``, whose
-    draws live in the collate function), cleared when the fit finishes.
+    exact resume of a killed fit (``kexue.training.resume``; with ``mix_gold > 0`` the batch's
+    draw is seeded from ``(seed, epoch, index)``), cleared when the fit finishes.
 
     Returns:
         (model on CPU in eval mode, history dict with ``train_seconds`` and the final
@@ -52,7 +52,7 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     module = TitleGenModule(model_cfg, optim_cfg, directions)
     if init_state is not None:
         module.model.load_state_dict(init_state)
-    plan = ResumePlan(checkpoints, len(train_ds), seed)
+    plan = ResumePlan(checkpoints, len(train_ds), seed, per_item=mix_gold > 0)
     train_loader = DataLoader(train_ds, batch_size=batch_size, num_workers=trainer_cfg.num_workers,
                               collate_fn=Collate(mix_gold=mix_gold, seed=seed),
                               **plan.loader_kwargs(shuffle=True))

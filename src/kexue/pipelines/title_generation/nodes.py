@@ -123,9 +123,12 @@ def train_title_bidirectional(encoded: dict[str, Any], params: dict[str, Any],
 
 
 def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any],
-                            params: dict[str, Any], seed: int) -> dict[str, Any]:
+                            params: dict[str, Any], seed: int,
+                            checkpoints: Any = None) -> dict[str, Any]:
     """Optional second pass: fine-tune the bidirectional model on GENERATED opposite-direction
     context (first-pass joint greedy decode of every training source) while predicting gold.
+    ``checkpoints`` (``title_gen_second_pass_checkpoints``) makes it resumable when
+    ``trainer.resumable`` is true, ``mix_gold`` draws included.
 
     Returns:
         A model bundle, or ``{"kind": "disabled"}`` when ``second_pass.enabled`` is false.
@@ -153,7 +156,7 @@ def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any]
             TitleDataset(dev["x"], dev["title"], *ctx["dev"]), batch_size=cfgs["data"].batch_size,
             trainer_cfg=trainer_cfg, optim_cfg=optim, adversarial_cfg=cfgs["adv"],
             ema_cfg=cfgs["ema"], seed=seed, init_state=first.cpu().state_dict(),
-            mix_gold=sp.mix_gold)
+            mix_gold=sp.mix_gold, checkpoints=checkpoints if trainer_cfg.resumable else None)
     return to_bundle(model, "bidirectional_2pass", history)
 
 
