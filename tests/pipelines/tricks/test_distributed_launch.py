@@ -92,3 +92,37 @@ def test_torchrun_launch_trains_once_per_rank_and_writes_once(tmp_path: Path) ->
     assert len(outputs) >= 15 and _mlflow_runs(project) == 1
     bundle = _adam_bs1(project)
     assert bundle["optimizer_steps"] == 100 and bundle["processes"] == 2
+
+
+@pytest.mark.slow
+def test_ddp_spawn_trains_the_entity_linker_and_the_title_models(tmp_path: Path) -> None:
+    """The other two training families under ddp_spawn: the linker (EMA on) and all four title
+    models (first pass + second pass) train on 2 ranks; the bundles carry the epoch rows and step
+    counts that only come back from the workers through SpawnDDPStrategy."""
+    from tests.pipelines.entity_linking.test_resume import PARAMS as EL
+    from tests.pipelines.title_generation.test_resume import PARAMS as TG
+
+    params = ",".join([
+        EL.replace("trainer.resumable=true", "trainer.resumable=false"),
+        TG.replace("trainer.resumable=true", "trainer.resumable=false")
+          .replace("second_pass.enabled=false", "second_pass.enabled=true")
+          .replace("trainer.max_epochs=4", "trainer.max_epochs=2"),
+        "entity_linking.trainer.devices=2,entity_linking.trainer.strategy=ddp_spawn",
+        "title_generation.trainer.devices=2,title_generation.trainer.strategy=ddp_spawn",
+    ])
+    project = copy_project(tmp_path / "project")
+    log = _run([kedro_cli(), "run", "--pipelines",
+                "ccks_ingest,entity_linking,corpus_ingest,title_generation", "--params", params],
+               project)
+    assert log.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2") >= 5  # 1 + 4 fits
+    linker = torch.load(project / "data/06_models/entity_linking_model.pt", weights_only=True)
+    summary = linker["train_summary"]
+    per_epoch = summary["epochs"][0]["optimizer_steps"]
+    n, batch = summary["n_train_texts"], 16
+    assert per_epoch == -(-n // (2 * batch))                 # each rank takes half of every step
+    assert [r["epoch"] for r in summary["epochs"]] == [1, 2, 3, 4]
+    assert summary["global_step"] == 4 * per_epoch
+    for name in ("title_gen_l2r_baseline", "title_gen_bidirectional",
+                 "title_gen_bidirectional_2pass"):
+        bundle = torch.load(project / f"data/06_models/{name}.pt", weights_only=True)
+        assert bundle["history"]["steps"] > 0 and bundle["history"]["epochs"], name
