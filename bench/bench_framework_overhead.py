@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from kexue.data.mnist import load_embedded, to_tensors  # noqa: E402
+from kexue.data.images.table import load_embedded, to_tensors  # noqa: E402
 from kexue.models.mlp import MLP, MLPConfig  # noqa: E402
 from kexue.models.mlp.training import fit_classifier  # noqa: E402
 from kexue.training.config import OptimizerConfig, TrainerConfig  # noqa: E402

@@ -71,7 +71,7 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
 def _only_tricks(project, kedro_run, runtime, env="gpu"):
     raw = project / "data" / "01_raw" / "digits" / "digits.csv"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    from kexue.data.mnist import load_embedded
+    from kexue.data.images.table import load_embedded
     load_embedded("digits").to_csv(raw, index=False)
     return kedro_run(project, ["tricks"], env=env, runtime_params=runtime)
 

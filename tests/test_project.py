@@ -85,7 +85,7 @@ MODULE_IO_CALLS = {"load", "save", "dump"}     # only as pd./torch./np./json./pi
 SRC = PROJECT_ROOT / "src" / "kexue"
 # The I/O boundary: kexue/io/, every kedro AbstractDataset subclass, and what those datasets
 # hand to nodes as lazy sources or call in load() (module-relative path, top-level name).
-IO_BOUNDARY = {("data/mnist.py", "read_image_csv"), ("data/mnist.py", "load_embedded"),
+IO_BOUNDARY = {("data/images/table.py", "read_image_csv"), ("data/images/table.py", "load_embedded"),
                ("data/corpora/readers.py", "RawCorpus")}
 
 

@@ -12,7 +12,7 @@ from kedro.pipeline import Pipeline
 # composition happens here (pipelines never import each other).
 # name -> [(family pipeline, its nodes to run first; None = all of it)]
 RETRAIN_INGEST: dict[str, list[tuple[str, list[str] | None]]] = {
-    "retrain_tricks": [("tricks", ["ingest_images_node", "split_images_node"])],
+    "retrain_tricks": [("image_ingest", None), ("tricks", ["select_tricks_images_node"])],
     "retrain_entity_linking": [("ccks_ingest", None),
                                ("entity_linking", ["entity_linking_behaviour_node"])],
     "retrain_title_generation": [("corpus_ingest", None),

@@ -6,7 +6,7 @@ an hour of ingestion or training:
 * **CUDA.** A pipeline whose parameters ask for ``accelerator: gpu`` (or ``device: cuda``)
   on a machine without CUDA (``--env gpu`` on a laptop).
 * **Real data.** Under ``embedded_defaults: false`` (``--env gpu``) every raw input the run
-  will read must be a real file: a missing CCKS file, MNIST CSV or corpus folder is an error,
+  will read must be a real file: a missing CCKS file, image source or corpus folder is an error,
   never a silent switch to the embedded synthetic data; ``corpus_ingest.corpus: default`` is
   refused too. Inputs that a parameter leaves unused (the other image source, word vectors
   that are switched off) are not checked.
@@ -21,8 +21,12 @@ from kexue.config import ConfigError
 
 # dataset -> (parameters input, path inside it, value that selects the dataset)
 SELECTED_BY: dict[str, tuple[str, tuple[str, ...], Any]] = {
-    "tricks_mnist_raw": ("params:tricks.data", ("source",), "mnist"),
-    "tricks_digits_raw": ("params:tricks.data", ("source",), "digits"),
+    "image_mnist_csv": ("params:image_ingest", ("source",), "mnist"),
+    "image_digits_csv": ("params:image_ingest", ("source",), "digits"),
+    "image_mnist_idx": ("params:image_ingest", ("source",), "mnist_idx"),
+    "image_fashion_mnist_idx": ("params:image_ingest", ("source",), "fashion_mnist_idx"),
+    "image_cifar10": ("params:image_ingest", ("source",), "cifar10"),
+    "image_folder": ("params:image_ingest", ("source",), "folder"),
     "entity_linking_word_vectors": ("params:entity_linking", ("model", "word_vectors"), True),
 }
 CORPUS_PARAMS = "params:corpus_ingest"

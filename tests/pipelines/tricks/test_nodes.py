@@ -1,4 +1,4 @@
-"""Node-level tests of ``tricks``: ingest (rejects, counts), split, accumulation, report."""
+"""Node-level tests of ``tricks``: its subsets of image_ingest's splits, accumulation, report."""
 
 from __future__ import annotations
 
@@ -7,77 +7,57 @@ import pytest
 import torch
 
 from kexue.config import ConfigError
-from kexue.data.mnist import ImageTableError, load_embedded
+from kexue.data.images.table import load_embedded
 from kexue.models.mlp import bundle_to_classifier
+from kexue.pipelines.image_ingest.nodes import read_images, split_images
 from kexue.pipelines.tricks.nodes import (
     evaluate_runs,
-    ingest_images,
-    split_images,
+    select_images,
     train_run,
     write_report,
 )
 
-DIGITS = {"source": "digits", "n_test": 100, "n_train": 200, "cpu_threads": 1}
+DIGITS = {"n_test": 100, "n_train": 200, "cpu_threads": 1}
+INGEST = {"source": "digits", "split": {"n_val": 100, "n_test": 300}}
 TRAINER = {"max_epochs": 1, "accelerator": "cpu"}
 OPTIM = {"name": "adam", "lr": 1e-3}
 
 
 @pytest.fixture(scope="module")
-def digits() -> pd.DataFrame:
-    return load_embedded("digits")
+def ingested() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """image_ingest's nodes on the embedded digits (the tricks pipeline's input)."""
+    table, _, report = read_images(None, load_embedded("digits"), None, None, None, None, INGEST)
+    train, _, test, report = split_images(table, report, INGEST, seed=0)
+    return train, test, report
 
 
 @pytest.fixture(scope="module")
-def split(digits) -> tuple[pd.DataFrame, pd.DataFrame]:
-    table, _, _ = ingest_images(pd.DataFrame(), digits, DIGITS)
-    return split_images(table, DIGITS, seed=0)
+def split(ingested) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return select_images(*ingested, DIGITS, seed=0)
 
 
-def test_ingest_selects_source_and_sends_bad_rows_to_rejects(digits):
-    table, rejects, report = ingest_images(pd.DataFrame(), digits, DIGITS)  # mnist input unused
-    assert table.shape == (1797, 65) and table["px000"].dtype == "uint8"
-    assert rejects.empty and report == {"file": "<embedded:digits>", "source": "digits",
-                                        "read": 1797, "accepted": 1797, "rejected": 0,
-                                        "by_reason": {}}
-    bad = digits.copy()
-    bad.loc[7, "px020"] = 99.0
-    bad.loc[9, "label"] = -1
-    table, rejects, report = ingest_images(pd.DataFrame(), bad, DIGITS)
-    assert (report["read"], report["accepted"], report["rejected"]) == (1797, 1795, 2)
-    assert report["by_reason"] == {"bad_label": 1, "pixel_out_of_range": 1}
-    assert rejects["line"].tolist() == [9, 11]                     # row index + 2
-    assert rejects["reason"].iloc[0] == "pixel_out_of_range"
-    assert rejects["detail"].iloc[0].startswith("px020='99'")
-    pd.testing.assert_frame_equal(table, ingest_images(pd.DataFrame(), digits.drop(index=[7, 9]),
-                                                       DIGITS)[0])
-    with pytest.raises(ImageTableError, match=r"<embedded:digits>.*missing column.*px063"):
-        ingest_images(pd.DataFrame(), digits.drop(columns="px063"), DIGITS)
-    with pytest.raises(ImageTableError, match="no image record left"):
-        ingest_images(pd.DataFrame(), digits.assign(label=10), DIGITS)
-    with pytest.raises(ConfigError, match="tricks.data.source"):
-        ingest_images(pd.DataFrame(), digits, {**DIGITS, "source": "svhn"})
-
-
-def test_split_is_stratified_disjoint_and_deterministic(digits, split):
+def test_select_takes_stratified_deterministic_subsets_of_the_ingested_splits(ingested, split):
+    train_in, test_in, _ = ingested
     train, test = split
     assert (len(train), len(test)) == (200, 100)
-    # stratified: every class share within one image of the full-table share
-    for part in (train, test):
-        expected = digits["label"].value_counts(normalize=True) * len(part)
-        got = part["label"].value_counts().reindex(expected.index)
-        assert ((got - expected).abs() <= 1.0).all()
-    # disjoint (rows of the two splits never coincide) and identical for the same seed
-    assert train.merge(test, how="inner").empty
-    again = split_images(ingest_images(pd.DataFrame(), digits, DIGITS)[0], DIGITS, seed=0)
+    assert list(train.columns) == ["label", *[f"px{i:03d}" for i in range(64)]]
+    # subsets of the right splits (rows of image_ingest's train / test), class balance kept
+    rows = lambda f: set(map(tuple, f.to_numpy().tolist()))   # noqa: E731
+    assert rows(train) <= rows(train_in.drop(columns=["file", "record"]))
+    assert rows(test) <= rows(test_in.drop(columns=["file", "record"]))
+    assert train["label"].value_counts().max() - train["label"].value_counts().min() <= 2
+    again = select_images(*ingested, DIGITS, seed=0)
     pd.testing.assert_frame_equal(again[0], train)
-    pd.testing.assert_frame_equal(again[1], test)
-    other = split_images(ingest_images(pd.DataFrame(), digits, DIGITS)[0], DIGITS, seed=1)
-    assert not other[1].equals(test)
+    assert not select_images(*ingested, DIGITS, seed=1)[0].equals(train)
+    whole = select_images(*ingested, {**DIGITS, "n_train": 0, "n_test": 0}, seed=0)
+    assert (len(whole[0]), len(whole[1])) == (len(train_in), len(test_in))
 
 
-def test_split_rejects_impossible_sizes(digits):
+def test_select_rejects_impossible_sizes_and_the_moved_source_key(ingested):
     with pytest.raises(ConfigError, match=r"tricks\.data\.n_train.*Fix"):
-        split_images(digits, {**DIGITS, "n_train": 1750}, seed=0)
+        select_images(*ingested, {**DIGITS, "n_train": 5000}, seed=0)
+    with pytest.raises(ConfigError, match=r"image_ingest\.source"):
+        select_images(*ingested, {**DIGITS, "source": "digits"}, seed=0)
 
 
 def _run(split, run, epochs=1, **model):
@@ -115,7 +95,7 @@ def test_run_cannot_change_the_shared_epoch_budget(split):
 def test_evaluate_recomputes_accuracy_and_checks_declared_runs(split):
     bundle, history = _run(split, {"batch_size": 20})
     metrics, stacked = evaluate_runs(split[1], DIGITS, {"r": {}}, r__model=bundle, r__history=history)
-    x = torch.tensor(split[1].drop(columns="label").to_numpy(), dtype=torch.float32) / 16
+    x = torch.tensor(split[1].drop(columns="label").to_numpy(), dtype=torch.float32) / 255
     y = torch.tensor(split[1]["label"].to_numpy())
     with torch.no_grad():
         expected = (bundle_to_classifier(bundle)(x).argmax(-1) == y).float().mean().item()
@@ -158,13 +138,13 @@ def test_report_states_the_verdict_from_the_numbers(accs, recovered, reproduced)
 
 
 def test_report_has_one_ingest_line_with_the_counts():
-    ingest = {"file": "data/01_raw/digits/digits.csv", "source": "digits", "read": 12,
+    ingest = {"files": ["data/01_raw/digits/digits.csv"], "source": "digits", "read": 12,
               "accepted": 9, "rejected": 3, "by_reason": {"field_count": 2, "bad_label": 1}}
     text = write_report(_metrics(0.95, 0.98, 0.981), {"data": DIGITS}, seed=42, run_id="r",
                         ingest=ingest)
-    lines = [line for line in text.splitlines() if line.startswith("Ingest:")]
-    assert lines == ["Ingest: `data/01_raw/digits/digits.csv`: read 12, accepted 9, rejected 3 "
-                     "(field_count 2, bad_label 1; see `tricks_rejects`)."]
+    lines = [line for line in text.splitlines() if line.startswith("Ingest")]
+    assert lines == ["Ingest (image_ingest): `data/01_raw/digits/digits.csv`: read 12, accepted 9, "
+                     "rejected 3 (field_count 2, bad_label 1; see `image_rejects`)."]
     clean = write_report(_metrics(0.95, 0.98, 0.981), {"data": DIGITS}, seed=42, run_id="r",
                          ingest={**ingest, "accepted": 12, "rejected": 0, "by_reason": {}})
     assert "read 12, accepted 12, rejected 0." in clean

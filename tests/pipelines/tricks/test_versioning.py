@@ -7,7 +7,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from kexue.data.mnist import load_embedded
+from kexue.data.images.table import load_embedded
 from kexue.pipelines.tricks.pipeline import RUNS
 
 # gpu settings with the device and sizes forced down to a CPU smoke run

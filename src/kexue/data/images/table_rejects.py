@@ -1,8 +1,8 @@
 """Row-level rejects for image tables: malformed records out, the rest validated.
 
-:func:`split_rejects` takes a :class:`~kexue.data.mnist.RawImageTable` (what
+:func:`split_rejects` takes a :class:`~kexue.data.images.table.RawImageTable` (what
 ``EmbeddedImagesDataset`` loads) and returns the accepted table (checked by the pandera
-:func:`~kexue.data.mnist.image_schema`), a rejects table and the counts. Nothing is lost:
+:func:`~kexue.data.images.table.image_schema`), a rejects table and the counts. Nothing is lost:
 ``read == accepted + rejected``.
 
 Rejects are the shared table of :mod:`kexue.data.rejects` (``file, line, level, reason, detail,
@@ -12,7 +12,7 @@ code (one per record, the first that applies, in this order) from :data:`REJECT_
 ``detail`` the specifics.
 
 Table-level problems (no header, missing / extra / misordered columns, no record left) are not
-rejects: they raise :class:`~kexue.data.mnist.ImageTableError` naming the file and the fix.
+rejects: they raise :class:`~kexue.data.images.table.ImageTableError` naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kexue.data.mnist import (
+from kexue.data.images.table import (
     N_CLASSES,
     ImageTableError,
     RawImageTable,

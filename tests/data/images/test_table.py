@@ -1,4 +1,4 @@
-"""kexue.data.mnist: embedded tables, the pandera contract and the read-only dataset."""
+"""kexue.data.images.table: embedded tables, the pandera contract and the read-only dataset."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from kedro.io import DatasetError
 
-from kexue.data.mnist import (
+from kexue.data.images.table import (
     EmbeddedImagesDataset,
     ImageTableError,
     load_embedded,

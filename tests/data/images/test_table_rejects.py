@@ -1,4 +1,4 @@
-"""kexue.data.mnist_rejects: row-level rejects with file/line/reason, conservation, fail-fast."""
+"""kexue.data.images.table_rejects: row-level rejects with file/line/reason, conservation, fail-fast."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kexue.data.mnist import (
+from kexue.data.images.table import (
     EmbeddedImagesDataset,
     ImageTableError,
     RawImageTable,
@@ -16,7 +16,7 @@ from kexue.data.mnist import (
     pixel_columns,
     read_image_csv,
 )
-from kexue.data.mnist_rejects import REJECT_REASONS, split_rejects
+from kexue.data.images.table_rejects import REJECT_REASONS, split_rejects
 from kexue.data.rejects import REJECT_COLUMNS
 
 HEADER = ",".join(pixel_columns(64) + ["label"])
