@@ -38,7 +38,8 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
         "corpus_ingest": {"corpus": "default", "default": {"n_pairs": 80}},
         "title_generation": _merge(TG_TINY, CPU),
     }
-    pipelines = ["tricks", "ccks_ingest", "entity_linking", "corpus_ingest", "title_generation"]
+    pipelines = ["image_ingest", "tricks", "ccks_ingest", "entity_linking", "corpus_ingest",
+                 "title_generation"]
     allow_embedded_data(kedro_project)         # CPU-sized embedded data, deliberately
     kedro_run(kedro_project, pipelines, env="gpu", runtime_params=runtime)
 
@@ -56,7 +57,7 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
     assert len(stamps) == 1  # one run = one save version shared by every artifact (lineage key)
     # in-memory hand-offs of base are persisted (and versioned) by the gpu catch-all
     artifacts = {f.name for f in (data / "gpu" / "09_run_artifacts").rglob("*.pkl") if f.is_file()}
-    assert {"tricks_images.pkl", "ccks_sources.pkl", "ccks_train_stats.pkl", "ccks_kb_ids.pkl",
+    assert {"ccks_sources.pkl", "ccks_train_stats.pkl", "ccks_kb_ids.pkl",
             "title_pairs_raw.pkl", "title_gen_encoded.pkl"} <= artifacts, \
         artifacts
 
@@ -73,14 +74,15 @@ def _only_tricks(project, kedro_run, runtime, env="gpu"):
     raw.parent.mkdir(parents=True, exist_ok=True)
     from kexue.data.images.table import load_embedded
     load_embedded("digits").to_csv(raw, index=False)
-    return kedro_run(project, ["tricks"], env=env, runtime_params=runtime)
+    return kedro_run(project, ["image_ingest", "tricks"], env=env, runtime_params=runtime)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
 def test_gpu_env_without_cuda_fails_before_the_first_node(kedro_project, kedro_run):
     from kexue.config import ConfigError
 
-    runtime = {"tricks": {"data": {"source": "digits", "n_train": 100, "n_test": 50}}}
+    runtime = {"image_ingest": {"source": "digits"},
+               "tricks": {"data": {"n_train": 100, "n_test": 50}}}
     with pytest.raises(ConfigError, match=r"CUDA GPU \(tricks\.trainer\.accelerator.*"
                                           r"tricks\.trainer\.accelerator=cpu"):
         _only_tricks(kedro_project, kedro_run, runtime)
@@ -95,14 +97,15 @@ def test_gpu_env_refuses_embedded_data_before_the_first_node(kedro_project, kedr
 
     runtime = {"tricks": {"trainer": {"accelerator": "cpu"}}, "corpus_ingest": {"corpus": "default"}}
     with pytest.raises(ConfigError) as err:
-        kedro_run(kedro_project, ["tricks", "ccks_ingest", "corpus_ingest"], env="gpu",
-                  runtime_params=runtime)
+        kedro_run(kedro_project, ["image_ingest", "tricks", "ccks_ingest", "corpus_ingest"],
+                  env="gpu", runtime_params=runtime)
     msg = str(err.value)
     for needle in ("data/01_raw/ccks2019_el/kb_data", "data/01_raw/ccks2019_el/train.json",
-                   "data/01_raw/mnist/mnist.csv", "corpus_ingest.corpus is 'default'",
+                   "image_mnist_idx: No IDX images in data/01_raw/mnist",
+                   "corpus_ingest.corpus is 'default'",
                    "embedded_defaults: true"):
         assert needle in msg, needle
-    assert "digits.csv" not in msg                  # the unselected source is not required
+    assert "digits.csv" not in msg and "cifar" not in msg   # unselected sources: not required
     import mlflow
 
     assert mlflow.active_run() is None              # the refused run's MLflow run was closed

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-TINY_TRICKS = {"tricks": {"data": {"source": "digits", "n_train": 100, "n_test": 50},
+TINY_TRICKS = {"image_ingest": {"source": "digits"},
+               "tricks": {"data": {"n_train": 100, "n_test": 50},
                           "trainer": {"max_epochs": 2, "accelerator": "cpu"}}}
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from kexue.tracking import metrics_of, track_spec
 
-TINY = {"tricks": {"data": {"source": "digits", "n_train": 100, "n_test": 50},
+TINY = {"image_ingest": {"source": "digits"},
+        "tricks": {"data": {"n_train": 100, "n_test": 50},
                    "trainer": {"max_epochs": 2}}}
 
 

@@ -11,8 +11,15 @@ from kedro.pipeline import Pipeline
 # Retraining pipelines read the current raw data through their family's ingestion nodes; the
 # composition happens here (pipelines never import each other).
 # name -> [(family pipeline, its nodes to run first; None = all of it)]
+# Pipelines that read image_ingest's splits get its read + split nodes in front, so that
+# `kedro run --pipelines tricks` works alone (adding `image_ingest` too changes nothing).
+INGEST_FRONTS: dict[str, list[tuple[str, list[str] | None]]] = {
+    "tricks": [("image_ingest", ["read_images_node", "split_images_node"])],
+    "vqvae": [("image_ingest", ["read_images_node", "split_images_node"])],
+}
 RETRAIN_INGEST: dict[str, list[tuple[str, list[str] | None]]] = {
-    "retrain_tricks": [("image_ingest", None), ("tricks", ["select_tricks_images_node"])],
+    "retrain_tricks": [("image_ingest", ["read_images_node", "split_images_node"]),
+                       ("tricks", ["select_tricks_images_node"])],
     "retrain_entity_linking": [("ccks_ingest", None),
                                ("entity_linking", ["entity_linking_behaviour_node"])],
     "retrain_title_generation": [("corpus_ingest", None),
@@ -39,7 +46,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         # (and fail on this one), so a request for it loads every pipeline.
         project_pipelines.set_requested(None)
     pipelines = find_pipelines(raise_errors=True)
-    for name, parts in RETRAIN_INGEST.items():
+    for name, parts in [*INGEST_FRONTS.items(), *RETRAIN_INGEST.items()]:
         if name in pipelines:
             for family, nodes in reversed(parts):
                 front = _family(family)

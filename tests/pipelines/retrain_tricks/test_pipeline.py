@@ -13,7 +13,8 @@ import torch
 from tests.conftest import copy_project, run_session
 
 MODEL = "kexue-tricks-classifier"
-BASE = {"tricks": {"data": {"source": "digits", "n_train": 300, "n_test": 200},
+BASE = {"image_ingest": {"source": "digits"},
+        "tricks": {"data": {"n_train": 250, "n_test": 200},
                    "trainer": {"max_epochs": 2}}}
 
 

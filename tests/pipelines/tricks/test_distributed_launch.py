@@ -22,7 +22,7 @@ import torch
 
 from tests.conftest import cli_env, copy_project, kedro_cli
 
-PARAMS = ("tricks.data.source=digits,tricks.data.n_train=200,tricks.data.n_test=100,"
+PARAMS = ("image_ingest.source=digits,tricks.data.n_train=200,tricks.data.n_test=100,"
           "tricks.trainer.max_epochs=1,tricks.trainer.accelerator=cpu,tricks.model.dropout=0.0")
 
 
@@ -66,7 +66,7 @@ def _adam_bs1(project: Path) -> dict:
 @pytest.mark.slow
 def test_ddp_spawn_trains_each_node_once_on_two_processes(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    log = _run([kedro_cli(), "run", "--pipelines", "tricks", "--params",
+    log = _run([kedro_cli(), "run", "--pipelines", "image_ingest,tricks", "--params",
                 PARAMS + ",tricks.trainer.devices=2,tricks.trainer.strategy=ddp_spawn"], project)
     assert log.count("Running node: train_adam_bs1_node") == 1            # one Kedro session
     assert log.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2") >= 5  # per fit
@@ -83,7 +83,8 @@ def test_torchrun_launch_trains_once_per_rank_and_writes_once(tmp_path: Path) ->
     project = _project(tmp_path)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc_per_node", "2", "--no-python"]
-    log = _run(torchrun + [kedro_cli(), "run", "--pipelines", "tricks", "--params", PARAMS],
+    log = _run(torchrun + [kedro_cli(), "run", "--pipelines", "image_ingest,tricks", "--params",
+                           PARAMS],
                project)
     assert log.count("Running node: train_adam_bs1_node") == 2            # every rank runs it
     assert "rank 1 of 2 keeps its" in log and "rank 0 of 2 writes" in log

@@ -16,7 +16,7 @@ TINY = {"tricks": {"data": {"n_train": 100, "n_test": 50},
 
 @pytest.mark.slow
 def test_tricks_pipeline_end_to_end(kedro_project, kedro_run):
-    kedro_run(kedro_project, ["tricks"], runtime_params=TINY)
+    kedro_run(kedro_project, ["image_ingest", "tricks"], runtime_params=TINY)
     data = kedro_project / "data"
     metrics = pd.read_csv(data / "08_reporting/tricks_metrics.csv")
     assert sorted(metrics["run"]) == sorted(RUNS)
@@ -29,11 +29,14 @@ def test_tricks_pipeline_end_to_end(kedro_project, kedro_run):
     assert (data / "08_reporting/tricks_curves.png").stat().st_size > 10_000
     report = (data / "08_reporting/tricks_report.md").read_text()
     assert "Kedro run `" in report and "## Verdict" in report
-    assert "Ingest: `<embedded:mnist>`: read 5000, accepted 5000, rejected 0." in report
-    ingest = json.loads((data / "08_reporting/tricks_ingest_report.json").read_text())
-    assert ingest == {"file": "<embedded:mnist>", "source": "mnist", "read": 5000,
-                      "accepted": 5000, "rejected": 0, "by_reason": {}}
-    rejects = pd.read_parquet(data / "02_intermediate/tricks_rejects.parquet")
+    assert ("Ingest (image_ingest): `<embedded:mnist>`: read 5000, accepted 5000, rejected 0."
+            in report)
+    ingest = json.loads((data / "08_reporting/image_ingest_report.json").read_text())
+    assert {k: ingest[k] for k in ("files", "source", "read", "accepted", "rejected",
+                                   "by_reason", "splits")} == {
+        "files": ["<embedded:mnist>"], "source": "mnist", "read": 5000, "accepted": 5000,
+        "rejected": 0, "by_reason": {}, "splits": {"train": 3500, "val": 500, "test": 1000}}
+    rejects = pd.read_parquet(data / "02_intermediate/image_rejects.parquet")
     assert rejects.empty and list(rejects.columns) == ["file", "line", "level", "reason", "detail",
                                                           "record"]
     train = pd.read_parquet(data / "05_model_input/tricks_train.parquet")

@@ -19,13 +19,14 @@ from tests.conftest import (
     sigkill_after_checkpoints,
 )
 
-PARAMS = ("tricks.data.source=digits,tricks.data.n_train=600,tricks.data.n_test=200,"
+PARAMS = ("image_ingest.source=digits,image_ingest.split.n_test=300,image_ingest.split.n_val=100,"
+          "tricks.data.n_train=600,tricks.data.n_test=200,"
           "tricks.trainer.max_epochs=4,tricks.trainer.resumable=true,tricks.model.dropout=0.2")
 RUNS = ["adam_bs1", "adam_bs1_accum100", "adam_bs100", "adafactor_bs100", "adafactor_bs100_lr1e2"]
 
 
 def _cmd() -> list[str]:
-    return [kedro_cli(), "run", "--pipelines", "tricks", "--params", PARAMS]
+    return [kedro_cli(), "run", "--pipelines", "image_ingest,tricks", "--params", PARAMS]
 
 
 def _outputs(project: Path) -> tuple[dict, dict]:

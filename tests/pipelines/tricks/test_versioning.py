@@ -11,10 +11,12 @@ from kexue.data.images.table import load_embedded
 from kexue.pipelines.tricks.pipeline import RUNS
 
 # gpu settings with the device and sizes forced down to a CPU smoke run
-TINY_GPU = {"tricks": {"data": {"source": "digits", "n_train": 100, "n_test": 50, "cpu_threads": 1},
+TINY_GPU = {"image_ingest": {"source": "digits", "split": {"n_val": 100, "n_test": 300}},
+            "tricks": {"data": {"n_train": 100, "n_test": 50, "cpu_threads": 1},
                        "trainer": {"max_epochs": 1, "accelerator": "cpu"}}}
 PERSISTED = ["tricks_train", "tricks_test", "tricks_metrics", "tricks_history", "tricks_curves",
-             "tricks_report", "tricks_rejects", "tricks_ingest_report",
+             "tricks_report", "image_table", "image_rejects", "image_ingest_report",
+             "images_train", "images_val", "images_test", "image_preview",
              *(f"tricks_{r}_model" for r in RUNS),
              *(f"tricks_{r}_history" for r in RUNS)]
 
@@ -27,8 +29,8 @@ def test_two_gpu_env_runs_keep_two_versions_of_every_output(kedro_project, kedro
     load_embedded("digits").to_csv(raw, index=False)
     with raw.open("a") as handle:
         handle.write("1,2,3\n" + ",".join(["0"] * 64) + ",7.5\n")      # lines 1799 and 1800
-    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)
-    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)
+    kedro_run(kedro_project, ["image_ingest", "tricks"], env="gpu", runtime_params=TINY_GPU)
+    kedro_run(kedro_project, ["image_ingest", "tricks"], env="gpu", runtime_params=TINY_GPU)
 
     monkeypatch.chdir(kedro_project)
     bootstrap_project(kedro_project)
