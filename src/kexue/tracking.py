@@ -78,7 +78,10 @@ def _numeric(value: Any) -> float | None:
 
 
 def metrics_of(data: Any, spec: dict[str, Any]) -> list[tuple[str, float, int | None]]:
-    """``(name, value, step)`` triples to log for ``data`` under ``spec`` (pure)."""
+    """``(name, value, step)`` triples to log for ``data`` under ``spec`` (pure); a dict is one
+    row of its top-level numeric values (e.g. ``vqvae_metrics``)."""
+    if isinstance(data, dict) and spec["track"] == "metrics":
+        data = pd.DataFrame([{k: v for k, v in data.items() if _numeric(v) is not None}])
     if not isinstance(data, pd.DataFrame) or data.empty:
         return []
     columns = spec.get("columns") or [c for c in data.columns
