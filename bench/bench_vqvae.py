@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from kexue.data.images.embedded import table_to_imageset  # noqa: E402
 from kexue.data.images.table import load_embedded  # noqa: E402
-from kexue.models.vqvae import VQVAEConfig, VQVAEModule, VectorQuantizer  # noqa: E402
+from kexue.models.vqvae import VectorQuantizer, VQVAEConfig, VQVAEModule  # noqa: E402
 from kexue.models.vqvae.training import fit_vqvae, to_input  # noqa: E402
 from kexue.training.config import OptimizerConfig, TrainerConfig  # noqa: E402
 

@@ -128,5 +128,5 @@ def test_composed_retrain_pipeline_loads_when_requested_by_name():
     finally:
         pipelines.set_requested(None)
     assert {"retrain_tricks_gate_node", "retrain_entity_linking_gate_node",
-            "retrain_title_generation_gate_node", "ingest_images_node",
+            "retrain_title_generation_gate_node", "read_images_node",
             "ccks_ingest_train_node", "encode_title_pairs_node"} <= names

@@ -86,7 +86,9 @@ SRC = PROJECT_ROOT / "src" / "kexue"
 # The I/O boundary: kexue/io/, every kedro AbstractDataset subclass, and what those datasets
 # hand to nodes as lazy sources or call in load() (module-relative path, top-level name).
 IO_BOUNDARY = {("data/images/table.py", "read_image_csv"), ("data/images/table.py", "load_embedded"),
-               ("data/corpora/readers.py", "RawCorpus")}
+               ("data/corpora/readers.py", "RawCorpus"),
+               # decodes bytes the dataset read (PIL's Image.open on a BytesIO, no path)
+               ("data/images/folder.py", "parse_image_files")}
 
 
 def _is_dataset_class(node: ast.AST) -> bool:

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from kexue.config import ConfigError
+from kexue.data.images.grid import tile
 from kexue.data.images.idx import IdxImagesDataset
 from kexue.data.images.table import ImageTableError, load_embedded
-from kexue.pipelines.image_ingest.nodes import preview_images, read_images, split_images, tile
+from kexue.pipelines.image_ingest.nodes import preview_images, read_images, split_images
 
 DIGITS = {"source": "digits", "split": {"n_val": 100, "n_test": 300}}
 

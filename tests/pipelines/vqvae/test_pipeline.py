@@ -32,6 +32,8 @@ def test_image_ingest_and_vqvae_end_to_end(kedro_project, kedro_run):
     assert 0 < m["recon_nmse"] < 1 and m["psnr_db"] > 10
     assert m["codes_used_frac"] > 0.5
     assert m["recon_mse"] == pytest.approx(m["recon_nmse"] * m["pixel_variance"])
+    assert m["prior_code_bits_per_pixel"] == pytest.approx(
+        m["prior_nll_nats_per_code"] * 49 / (math.log(2) * 784))
     codes = pd.read_parquet(data / "07_model_output/vqvae_codes.parquet")
     assert codes["split"].value_counts().to_dict() == {"train": 4400, "val": 200, "test": 400}
     assert codes.filter(regex=r"^c\d+$").to_numpy().max() < 32 and codes.shape[1] == 3 + 49
@@ -49,7 +51,7 @@ def test_report_verdict_follows_the_numbers():
     base = {"source": "mnist", "n_train": 10, "n_test": 5, "codebook_size": 64, "code_dim": 16,
             "grid": [7, 7], "recon_nmse": 0.03, "recon_mse": 0.003, "psnr_db": 25.0,
             "prior_nll_nats_per_code": 1.0, "uniform_nats_per_code": math.log(64),
-            "prior_nll_nats_per_image": 49.0, "prior_bits_per_dim": 0.09,
+            "prior_nll_nats_per_image": 49.0, "prior_code_bits_per_pixel": 0.09,
             "codes_used_frac": 0.9, "codebook_perplexity": 40.0,
             "train_codes_used_frac_last_epoch": 1.0, "dead_code_restarts": 3, "prior": "pixelatt",
             "anchor": ANCHOR}

@@ -113,14 +113,16 @@ def reconstruction_metrics(model: VQVAE, images: np.ndarray, batch_size: int = 2
             to_uint8(torch.cat(out)))
 
 
-def prior_metrics(prior: torch.nn.Module, codes: np.ndarray, codebook_size: int
-                  ) -> dict[str, float]:
-    """NLL of the test codes in nats per code and per image, beside the uniform prior's ln K."""
+def prior_metrics(prior: torch.nn.Module, codes: np.ndarray, codebook_size: int,
+                  n_pixels: int) -> dict[str, float]:
+    """NLL of the test codes in nats per code and per image, beside the uniform prior's ln K,
+    and the code cost in bits per image pixel (``n_pixels`` = H*W*C; the cost of the discrete
+    codes, not a likelihood of the pixels, which the VQ-VAE's decoder does not define)."""
     nll = nll_per_code(prior, torch.from_numpy(codes).long())
     per_image = codes.shape[1] * codes.shape[2]
     return {"prior_nll_nats_per_code": nll, "uniform_nats_per_code": math.log(codebook_size),
             "prior_nll_nats_per_image": nll * per_image,
-            "prior_bits_per_dim": nll * per_image / math.log(2)}
+            "prior_code_bits_per_pixel": nll * per_image / (math.log(2) * n_pixels)}
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from kexue.config import build_config
+from kexue.data.images.grid import grid_figure
 from kexue.data.images.imageset import from_table
 from kexue.models.vqvae import PriorConfig, VQVAEConfig
 from kexue.models.vqvae.training import (
@@ -28,7 +29,6 @@ from kexue.models.vqvae.training import (
     reconstruction_metrics,
     vqvae_from_bundle,
 )
-from kexue.pipelines.image_ingest.nodes import grid_figure
 from kexue.training.config import OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
@@ -135,7 +135,7 @@ def evaluate_vqvae(vqvae_model: dict[str, Any], vqvae_prior: dict[str, Any],
     with torch_threads(int(params.get("cpu_threads", 0))):
         recon, x_hat = reconstruction_metrics(model, x)
         pm = prior_metrics(prior, _codes(vqvae_codes, "test", model.cfg.grid_size),
-                           model.cfg.codebook_size)
+                           model.cfg.codebook_size, int(np.prod(report["shape"])))
         samples = {t: generate(model, prior, ev.n_images, float(t), seed) for t in ev.temperatures}
     hist = vqvae_model["history"]["epochs"]
     metrics = {
@@ -176,8 +176,8 @@ def report_vqvae(metrics: dict[str, Any], params: dict[str, Any], run_id: str) -
         f"{m['psnr_db']:.1f} dB | ~0.0042 |",
         f"| prior NLL, nats per code | {nll:.3f} | {a['prior_nll_nats_per_code']} |",
         f"| uniform prior ln K, nats per code | {uni:.3f} | {a['uniform_nats_per_code']:.2f} |",
-        f"| prior NLL per image (nats) / bits per dim | {m['prior_nll_nats_per_image']:.1f} / "
-        f"{m['prior_bits_per_dim']:.3f} | |",
+        f"| prior NLL per image (nats) / code bits per image pixel | "
+        f"{m['prior_nll_nats_per_image']:.1f} / {m['prior_code_bits_per_pixel']:.3f} | 50.6 / |",
         f"| codes used on the test split / perplexity | {100 * m['codes_used_frac']:.0f}% / "
         f"{m['codebook_perplexity']:.1f} | |",
         f"| codes used in the last training epoch | "
