@@ -17,6 +17,7 @@ from tests.conftest import allow_embedded_data
 from tests.pipelines.entity_linking.test_pipeline import TINY as EL_TINY
 from tests.pipelines.title_generation.test_pipeline import TINY as TG_TINY
 from tests.pipelines.tricks.test_versioning import TINY_GPU as TRICKS_TINY
+from tests.pipelines.vqvae.test_pipeline import TINY as VQ_TINY
 
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$")
 CPU = {"trainer": {"accelerator": "cpu"}}
@@ -37,9 +38,12 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
         "entity_linking": _merge(EL_TINY["entity_linking"], CPU),
         "corpus_ingest": {"corpus": "default", "default": {"n_pairs": 80}},
         "title_generation": _merge(TG_TINY, CPU),
+        "vqvae": _merge(VQ_TINY["vqvae"], {"trainer": {"max_epochs": 1},
+                                           "autoencoder": {"trainer": {"max_epochs": 1}},
+                                           "prior": {"trainer": {"max_epochs": 1}}}),
     }
     pipelines = ["image_ingest", "tricks", "ccks_ingest", "entity_linking", "corpus_ingest",
-                 "title_generation"]
+                 "title_generation", "vqvae"]
     allow_embedded_data(kedro_project)         # CPU-sized embedded data, deliberately
     kedro_run(kedro_project, pipelines, env="gpu", runtime_params=runtime)
 

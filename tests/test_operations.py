@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ast
 import re
 import subprocess
@@ -16,11 +18,14 @@ from tests.conftest import PROJECT_ROOT, kedro_cli
 KEDRO = kedro_cli()
 
 
-def _declared_datasets(project: Path) -> set[str]:
+def _declared_datasets(project: Path) -> Callable[[str], bool]:
+    """Whether a dataset name is declared in conf/base: an explicit entry or a ``{x}`` pattern."""
     names: set[str] = set()
     for f in (project / "conf" / "base").glob("catalog*.yml"):
         names |= set(yaml.safe_load(f.read_text()) or {})
-    return names
+    patterns = [re.compile("^" + re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(n)) + "$")
+                for n in names if "{" in n]
+    return lambda name: name in names or any(p.match(name) for p in patterns)
 
 
 def _memory_groups(project: Path, pipeline_name: str) -> list[set[str]]:
@@ -40,7 +45,7 @@ def _memory_groups(project: Path, pipeline_name: str) -> list[set[str]]:
     producers = {out: n.name for n in pipe.nodes for out in n.outputs}
     for n in pipe.nodes:
         for inp in n.inputs:
-            if inp in producers and inp not in declared and not inp.startswith("params:"):
+            if inp in producers and not declared(inp) and not inp.startswith("params:"):
                 parent[root(n.name)] = root(producers[inp])
     groups: dict[str, set[str]] = {}
     for name in parent:

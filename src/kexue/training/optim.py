@@ -32,6 +32,7 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": lambda p, lr, weight_decay, **kw: torch.optim.Adam(p, lr=lr, weight_decay=weight_decay, **kw),
     "adamw": lambda p, lr, weight_decay, **kw: torch.optim.AdamW(p, lr=lr, weight_decay=weight_decay, **kw),
     "sgd": lambda p, lr, weight_decay, **kw: torch.optim.SGD(p, lr=lr, weight_decay=weight_decay, **kw),
+    "adamax": lambda p, lr, weight_decay, **kw: torch.optim.Adamax(p, lr=lr, weight_decay=weight_decay, **kw),
     "adafactor": _adafactor,              # kexue.training.AdaFactor: Su / mesh-tf semantics
     "torch_adafactor": _torch_adafactor,  # torch.optim.Adafactor (no beta1, always relative step)
 }
