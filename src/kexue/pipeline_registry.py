@@ -16,6 +16,7 @@ from kedro.pipeline import Pipeline
 INGEST_FRONTS: dict[str, list[tuple[str, list[str] | None]]] = {
     "tricks": [("image_ingest", ["read_images_node", "split_images_node"])],
     "vqvae": [("image_ingest", ["read_images_node", "split_images_node"])],
+    "nvae": [("image_ingest", ["read_images_node", "split_images_node"])],
 }
 RETRAIN_INGEST: dict[str, list[tuple[str, list[str] | None]]] = {
     "retrain_tricks": [("image_ingest", ["read_images_node", "split_images_node"]),
