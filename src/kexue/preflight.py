@@ -27,6 +27,12 @@ SELECTED_BY: dict[str, tuple[str, tuple[str, ...], Any]] = {
     "image_fashion_mnist_idx": ("params:image_ingest", ("source",), "fashion_mnist_idx"),
     "image_cifar10": ("params:image_ingest", ("source",), "cifar10"),
     "image_folder": ("params:image_ingest", ("source",), "folder"),
+    "textcls_tnews_raw": ("params:text_classification", ("data", "source"), "tnews"),
+    "textcls_iflytek_raw": ("params:text_classification", ("data", "source"), "iflytek"),
+    "textcls_fewclue_iflytek_raw": ("params:text_classification", ("data", "source"),
+                                    "fewclue_iflytek"),
+    "textcls_chnsenticorp_raw": ("params:text_classification", ("data", "source"),
+                                 "chnsenticorp"),
     "entity_linking_word_vectors": ("params:entity_linking", ("model", "word_vectors"), True),
 }
 CORPUS_PARAMS = "params:corpus_ingest"
@@ -93,6 +99,14 @@ def check_real_data(inputs: Iterable[str], param_inputs: Mapping[str, Any],
             problems.append(f"{name}: {SELECTED_BY[name][0]}.{'.'.join(SELECTED_BY[name][1])} is "
                             f"on but {ds.filepath} does not exist. Fix: put the file there or "
                             "switch the parameter off.")
+    textcls = (param_inputs.get("params:text_classification") or {}).get("data") or {}
+    if ("params:text_classification" in param_inputs and not embedded_allowed
+            and textcls.get("source", "embedded") == "embedded"):
+        problems.append(
+            "text_classification.data.source is 'embedded' (the generated task), which this env "
+            "does not allow in place of real data (embedded_defaults: false). Fix: --params "
+            "\"text_classification.data.source=tnews\" (or fewclue_iflytek, chnsenticorp) with the "
+            "files in data/01_raw/, or set embedded_defaults: true in conf/<env>/globals.yml.")
     if CORPUS_PARAMS in param_inputs:
         cfg = param_inputs[CORPUS_PARAMS] or {}
         corpus = cfg.get("corpus", "default")

@@ -35,7 +35,7 @@ from kexue.models.nvae.baseline import ConvVAE
 from kexue.models.nvae.config import NVAEConfig, VAEConfig
 from kexue.models.nvae.model import NVAE
 from kexue.models.nvae.schedule import balanced_kl, kl_balance_alpha, kl_coefficient
-from kexue.models.nvae.spectral import bn_loss, spectral_loss
+from kexue.models.nvae.spectral import _STATE_ATTR, _state_of, bn_loss, spectral_loss
 from kexue.training.config import OptimizerConfig
 from kexue.training.module import KexueModule
 
@@ -126,6 +126,16 @@ class NVAEModule(_VAEModuleBase):
         self.kl_warmup_frac = model_cfg.kl_warmup_frac
         if model_cfg.kl_balance:
             self.alpha = kl_balance_alpha([model_cfg.groups_per_scale] * model_cfg.scales)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """The power-iteration vectors travel with checkpoints, so a resumed fit continues them
+        (bit-identical to an uninterrupted one) instead of re-initialising them."""
+        pi = self.model.__dict__.get(_STATE_ATTR)
+        return {k: (u.detach().clone(), v.detach().clone())
+                for k, (u, v) in (pi.state.items() if pi else [])}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        _state_of(self.model).state = {k: (u, v) for k, (u, v) in (state or {}).items()}
 
     def regulariser(self) -> tuple[Tensor | None, dict[str, Tensor]]:
         lam = self.model_cfg.spectral_lambda
