@@ -13,8 +13,10 @@ import torch
 
 from tests.conftest import PROJECT_ROOT
 
-PIPELINES = ["tricks", "ccks_ingest", "entity_linking", "corpus_ingest", "title_generation"]
-TRAINING_PIPELINES = ["tricks", "entity_linking", "title_generation"]
+PIPELINES = ["image_ingest", "tricks", "ccks_ingest", "entity_linking", "corpus_ingest",
+             "title_generation", "vqvae", "nvae", "text_classification"]
+TRAINING_PIPELINES = ["tricks", "entity_linking", "title_generation", "vqvae", "nvae",
+                      "text_classification"]
 PIPELINE_DIR = PROJECT_ROOT / "src" / "kexue" / "pipelines"
 
 
@@ -199,3 +201,29 @@ def test_kedro_registry_list_and_viz_build_work_offline(kedro_project):
     assert (kedro_project / "build" / "api" / "main").is_file()
     for name in PIPELINES:
         assert (kedro_project / "build" / "api" / "pipelines" / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_viz_build_shows_every_pipeline_dataset_and_family_tag(kedro_project):
+    """The built kedro-viz API lists every registered pipeline; in the default view every node
+    carries its family's tag (so the graph can be filtered per pipeline) and every dataset of
+    the default pipeline is shown."""
+    import json
+
+    from kedro.framework.project import configure_project, pipelines
+
+    built = _cli(["viz", "build"], kedro_project)
+    assert built.returncode == 0, built.stderr[-2000:]
+    main = json.loads((kedro_project / "build" / "api" / "main").read_text())
+    configure_project("kexue")
+    registered = set(pipelines)
+    assert {p["id"] for p in main["pipelines"]} >= registered
+    families = {n for n in registered if n != "__default__" and not n.startswith("retrain")}
+    tags = {t["id"] for t in main["tags"]}
+    assert families <= tags, sorted(families - tags)
+    nodes = [n for n in main["nodes"] if n["type"] == "task"]
+    assert nodes and all(set(n["tags"]) & families for n in nodes)
+    shown = {n["name"] for n in main["nodes"] if n["type"] == "data"}
+    used = {d for d in pipelines["__default__"].datasets() if not d.startswith("params:")}
+    assert used - {"parameters"} <= shown | {n["name"] for n in main["nodes"]}, sorted(
+        used - shown)[:10]

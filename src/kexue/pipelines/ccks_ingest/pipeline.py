@@ -32,4 +32,4 @@ def create_pipeline(**kwargs) -> Pipeline:
                      "ccks_kb_rejects", "ccks_train_rejects", "ccks_develop_rejects",
                      "params:ccks_ingest"],
              outputs=["ccks_rejects", "ccks_ingest_report"], name="ccks_ingest_report_node"),
-    ])
+    ], tags=["ccks_ingest"])

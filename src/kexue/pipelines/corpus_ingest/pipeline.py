@@ -25,4 +25,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              inputs=["corpus_read_stats", "title_pairs", "title_rejects", "title_vocab",
                      "params:corpus_ingest"],
              outputs="corpus_ingest_report", name="report_corpus_ingest_node"),
-    ])
+    ], tags=["corpus_ingest"])

@@ -40,4 +40,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              inputs=["entity_linking_model", "ccks_entities", "ccks_aliases", "ccks_predict_texts",
                      "entity_linking_pruning", "params:entity_linking"],
              outputs="entity_linking_submission", name="entity_linking_predict_node"),
-    ])
+    ], tags=["entity_linking"])

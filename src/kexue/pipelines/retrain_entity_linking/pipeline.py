@@ -29,4 +29,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs=["entity_linking_registry", "retrain_entity_linking_decision",
                       "retrain_entity_linking_report"],
              name="retrain_entity_linking_gate_node"),
-    ])
+    ], tags=["retrain_entity_linking"])

@@ -28,4 +28,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs=["title_generation_registry", "retrain_title_generation_decision",
                       "retrain_title_generation_report"],
              name="retrain_title_generation_gate_node"),
-    ])
+    ], tags=["retrain_title_generation"])

@@ -29,4 +29,4 @@ def create_pipeline(**kwargs) -> Pipeline:
                      "params:retrain_tricks", "run_id"],
              outputs=["tricks_registry", "retrain_tricks_decision", "retrain_tricks_report"],
              name="retrain_tricks_gate_node"),
-    ])
+    ], tags=["retrain_tricks"])

@@ -49,4 +49,4 @@ def create_pipeline(**kwargs) -> Pipeline:
                      "title_generation_leakage", "title_pairs", "params:title_generation",
                      "run_id"],
              outputs="title_generation_report", name="report_title_generation_node"),
-    ])
+    ], tags=["title_generation"])

@@ -48,4 +48,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(write_report, inputs=["tricks_metrics", "params:tricks", "params:seed", "run_id",
                                    "image_ingest_report"],
              outputs="tricks_report", name="write_tricks_report_node"),
-    ])
+    ], tags=["tricks"])
