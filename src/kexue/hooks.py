@@ -112,6 +112,55 @@ class DistributedRankHooks:
                     "writes them)", rank, world, len(outputs))
 
 
+class RunManifestHooks:
+    """Write ``run_manifest`` (:mod:`kexue.manifest`) through the catalog at the end of every run
+    (also after a failure, with ``status: failed``): run id, command, git state, parameters
+    hash, the load / save version of every dataset the run touched, packages, device."""
+
+    def __init__(self) -> None:
+        from kexue.manifest import ManifestRecorder
+
+        self._rec = ManifestRecorder()
+        self._on = False
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from kexue.launch import is_rank_zero
+        from kexue.tracking import git_state
+
+        self._on = is_rank_zero() and "run_manifest" in catalog
+        if self._on:
+            self._rec.start(run_params, catalog, git_state())
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node: Any) -> None:
+        if self._on:
+            self._rec.touched(dataset_name, "loaded")
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        if self._on:
+            self._rec.touched(dataset_name, "saved")
+
+    def _write(self, catalog: Any, status: str) -> None:
+        if self._on:
+            self._on = False
+            manifest = self._rec.finish(status)
+            catalog.save("run_manifest", manifest)
+            logger.info("Run manifest: %d datasets, parameters %s", len(manifest["datasets"]),
+                        manifest["parameters_sha256"][:12])
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result: Any, pipeline: Any,
+                           catalog: Any) -> None:
+        self._write(catalog, "finished")
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any,
+                          catalog: Any) -> None:
+        self._write(catalog, "failed")
+
+
 class MlflowTrackingHooks:
     """Catalog-declared MLflow logging (:mod:`kexue.tracking`): artifacts, per-epoch and final
     metrics of the datasets whose ``metadata.kexue.track`` is set, and git / env tags. Runs

@@ -16,13 +16,14 @@ from kexue.hooks import (
     DistributedRankHooks,
     MlflowTrackingHooks,
     PreflightHooks,
+    RunManifestHooks,
     RunMetadataHooks,
     SeedHooks,
 )
 from kexue.launch import is_rank_zero
 
 HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), DistributedRankHooks(),
-         MlflowTrackingHooks())
+         MlflowTrackingHooks(), RunManifestHooks())
 
 # torchrun / srun start every rank as its own `kedro run`: only global rank 0 opens an MLflow run.
 # (pluggy reports the distribution as "kedro_mlflow"; both spellings are listed)

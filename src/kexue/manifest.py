@@ -1,0 +1,98 @@
+"""The run manifest: what a ``kedro run`` read and wrote, with which code, settings and device.
+
+Written at the end of every run through the catalog (``run_manifest``; versioned like everything
+else under ``--env gpu``) by :class:`kexue.hooks.RunManifestHooks`::
+
+    {"run_id", "env", "pipelines", "command", "git": {"git_commit", "git_dirty"},
+     "parameters_sha256", "datasets": {name: {"loaded": version|null, "saved": version|null,
+     "type": class}}, "packages": {...}, "device": {...}, "started", "finished", "status"}
+
+A versioned dataset's ``loaded`` / ``saved`` is the timestamp Kedro resolved (pass them to
+``kedro run --load-versions name:version`` to re-run on exactly those inputs); an unversioned
+dataset has ``null``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from importlib import metadata
+from typing import Any
+
+PACKAGES = ("kexue", "kedro", "kedro-datasets", "lightning", "torch", "pandas", "mlflow",
+            "kedro-mlflow")
+
+
+def parameters_hash(parameters: Any) -> str:
+    """sha256 of the parameters as canonical JSON (sorted keys): equal settings, equal hash."""
+    text = json.dumps(parameters, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_info() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {"cuda": torch.cuda.is_available(), "torch_threads":
+                            torch.get_num_threads()}
+    if info["cuda"]:
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpus"] = torch.cuda.device_count()
+    return info
+
+
+def _version(dataset: Any, kind: str) -> str | None:
+    fn = getattr(dataset, f"resolve_{kind}_version", None)
+    if fn is None or getattr(dataset, "_version", None) is None:
+        return None
+    try:
+        return fn()
+    except Exception:            # noqa: BLE001 -- nothing to load yet is not an error here
+        return None
+
+
+class ManifestRecorder:
+    """Collects the manifest over one run (the hooks feed it)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.catalog: Any = None
+
+    def start(self, run_params: dict[str, Any], catalog: Any, git: dict[str, str]) -> None:
+        params = catalog.load("parameters") if "parameters" in catalog else {}
+        self.catalog, self.datasets = catalog, {}
+        self.data = {"run_id": str(run_params.get("run_id") or run_params.get("session_id")),
+                     "env": run_params.get("env") or "local",
+                     "pipelines": run_params.get("pipeline_names") or ["__default__"],
+                     "command": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
+                     "runtime_params": run_params.get("runtime_params") or {},
+                     "git": git, "parameters_sha256": parameters_hash(params),
+                     "packages": package_versions(), "device": device_info(),
+                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    def touched(self, name: str, kind: str) -> None:
+        if name.startswith("params:") or name == "parameters" or self.catalog is None:
+            return
+        entry = self.datasets.setdefault(name, {"loaded": None, "saved": None, "type": None})
+        try:
+            ds = self.catalog[name]
+        except Exception:        # noqa: BLE001 -- a free input such as run_id
+            return
+        entry["type"] = type(ds).__name__
+        entry[kind] = _version(ds, "load" if kind == "loaded" else "save") or entry[kind]
+
+    def finish(self, status: str) -> dict[str, Any]:
+        return {**self.data, "datasets": dict(sorted(self.datasets.items())), "status": status,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -1,0 +1,36 @@
+"""The run manifest (kexue.manifest): written through the catalog at the end of every run, with
+the parameters hash, git state and the load / save version of every dataset the run touched;
+under --env gpu it is versioned with the run and its versions are the run's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kexue.manifest import parameters_hash
+from tests.conftest import allow_embedded_data
+from tests.pipelines.tricks.test_versioning import TINY_GPU
+
+
+def test_parameters_hash_is_canonical():
+    assert parameters_hash({"a": 1, "b": {"c": [1, 2]}}) == parameters_hash({"b": {"c": [1, 2]},
+                                                                            "a": 1})
+    assert parameters_hash({"a": 1}) != parameters_hash({"a": 2})
+
+
+@pytest.mark.slow
+def test_gpu_run_writes_a_versioned_manifest_of_what_it_touched(kedro_project, kedro_run):
+    allow_embedded_data(kedro_project)
+    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)
+    (path,) = (kedro_project / "data/gpu/08_reporting/run_manifest.json").glob("*/run_manifest.json")
+    m = json.loads(path.read_text())
+    run_id = path.parent.name
+    assert m["run_id"] == run_id and m["env"] == "gpu" and m["status"] == "finished"
+    assert m["pipelines"] == ["tricks"] and len(m["parameters_sha256"]) == 64
+    assert set(m["git"]) == {"git_commit", "git_dirty"} and m["packages"]["kedro"]
+    ds = m["datasets"]
+    assert ds["images_train"] == {"loaded": run_id, "saved": run_id, "type": "ParquetDataset"}
+    assert ds["tricks_adam_bs1_model"]["saved"] == run_id
+    assert ds["image_mnist_csv"]["loaded"] is None          # raw, unversioned input
+    assert "device" in m and m["runtime_params"]["tricks"]["trainer"]["max_epochs"] == 1
