@@ -34,3 +34,34 @@ def test_gpu_run_writes_a_versioned_manifest_of_what_it_touched(kedro_project, k
     assert ds["tricks_adam_bs1_model"]["saved"] == run_id
     assert ds["image_mnist_csv"]["loaded"] is None          # raw, unversioned input
     assert "device" in m and m["runtime_params"]["tricks"]["trainer"]["max_epochs"] == 1
+
+
+@pytest.mark.slow
+def test_rerun_pinned_to_an_earlier_runs_input_versions(kedro_project, kedro_run):
+    """Run A, then run B on other data (another split), then re-run tricks from its selection
+    node with the inputs pinned to A's versions (what A's manifest lists): the re-run trains on
+    A's data, not on the newer B's, and its manifest says so."""
+    import pandas as pd
+
+    allow_embedded_data(kedro_project)
+    other = {**TINY_GPU, "image_ingest": {**TINY_GPU["image_ingest"],
+                                          "split": {"n_val": 100, "n_test": 500}}}
+    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)        # A
+    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=other)           # B
+    root = kedro_project / "data/gpu"
+    a, b = sorted(p.name for p in (root / "08_reporting/run_manifest.json").iterdir())
+    manifest_a = json.loads((root / f"08_reporting/run_manifest.json/{a}/run_manifest.json")
+                            .read_text())
+    pins = {n: manifest_a["datasets"][n]["saved"]
+            for n in ("images_train", "images_test", "image_ingest_report")}
+    assert set(pins.values()) == {a}
+    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU,
+              from_nodes=["select_tricks_images_node"], load_versions=pins)         # C
+    c = max(p.name for p in (root / "08_reporting/run_manifest.json").iterdir())
+    manifest_c = json.loads((root / f"08_reporting/run_manifest.json/{c}/run_manifest.json")
+                            .read_text())
+    assert {n: manifest_c["datasets"][n]["loaded"] for n in pins} == pins
+    test = {v: pd.read_parquet(root / f"05_model_input/tricks_test.parquet/{v}/"
+                               "tricks_test.parquet") for v in (a, b, c)}
+    pd.testing.assert_frame_equal(test[c], test[a])           # A's data, reproduced exactly
+    assert not test[b].equals(test[a])                        # B really differed
