@@ -26,6 +26,11 @@ class EpochMetrics(L.Callback):
             if key.endswith("_step") or getattr(value, "numel", lambda: 1)() != 1:
                 continue
             row[key.removesuffix("_epoch").replace("/", "_")] = float(value)
+        # Metrics a module logs in its own on_train_epoch_end reach callback_metrics only after
+        # this hook (Lightning calls callbacks first); a module hands them over here instead.
+        extra = getattr(pl_module, "epoch_end_metrics", None)
+        for key, value in (extra() if callable(extra) else {}).items():
+            row[key.replace("/", "_")] = float(value)
         self.rows.append(row)
 
     def state_dict(self) -> dict[str, Any]:          # kept in checkpoints: resume keeps rows

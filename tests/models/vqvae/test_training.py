@@ -45,7 +45,7 @@ def test_vqvae_module_fast_dev_run_logs_epoch_code_usage() -> None:
     assert module.epoch_counts.sum().item() == 2 * 4 * 2 * 2   # 2 batches x 4 images x 2x2 grid
     used = (module.epoch_counts > 0).float().mean().item()
     assert metrics["train/codes_used_frac"].item() == pytest.approx(used)
-    assert 1.0 <= metrics["train/perplexity_epoch"].item() <= 16.0
+    assert 1.0 <= metrics["train/epoch_code_perplexity"].item() <= 16.0
     for name in ("recon_mse", "perplexity", "commitment", "codebook"):
         assert f"train/{name}" in metrics
 
@@ -89,3 +89,26 @@ def test_a_few_adam_steps_reduce_reconstruction_mse() -> None:
         opt.step()
         mses.append(mse.item())
     assert mses[-1] < 0.3 * mses[0], mses
+
+
+def test_epoch_rows_carry_this_epochs_code_usage_not_the_previous_one() -> None:
+    """EpochMetrics runs before the module's on_train_epoch_end: the row of epoch E must still
+    hold epoch E's usage (from epoch_end_metrics), and train_perplexity (the batch mean) must not
+    be overwritten by the epoch-histogram perplexity (this made resumed histories differ)."""
+    from kexue.models.vqvae.quantizer import perplexity_of
+    from kexue.training.history import EpochMetrics
+
+    torch.manual_seed(0)
+    module = VQVAEModule(VQVAEConfig(**SMALL), OptimizerConfig(lr=1e-3))
+    epochs = EpochMetrics()
+    trainer = build_trainer(TrainerConfig(accelerator="cpu", max_epochs=2),
+                            callbacks=[epochs])
+    trainer.fit(module, DataLoader(_DictDataset(_digits(16)), batch_size=4))
+    rows = epochs.rows
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all("train_codes_used_frac" in r and "train_epoch_code_perplexity" in r for r in rows)
+    last = module.epoch_counts                                   # epoch 2's histogram
+    assert rows[1]["train_codes_used_frac"] == pytest.approx(float((last > 0).float().mean()))
+    assert rows[1]["train_epoch_code_perplexity"] == pytest.approx(float(perplexity_of(last)))
+    assert rows[1]["train_perplexity"] == pytest.approx(
+        float(trainer.callback_metrics["train/perplexity"]))

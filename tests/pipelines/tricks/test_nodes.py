@@ -89,7 +89,7 @@ def test_run_cannot_change_the_shared_epoch_budget(split):
     with pytest.raises(ConfigError, match=r"runs\.r.*max_epochs.*tricks\.trainer"):
         _run(split, {"batch_size": 10, "trainer": {"max_epochs": 3}})
     with pytest.raises(ConfigError, match=r"runs\.r\.optimizer.*name"):
-        _run(split, {"batch_size": 10, "optimizer": {"name": "adamax"}})
+        _run(split, {"batch_size": 10, "optimizer": {"name": "lamb"}})
 
 
 def test_evaluate_recomputes_accuracy_and_checks_declared_runs(split):

@@ -41,7 +41,7 @@ class VQVAEModule(KexueModule):
 
     Per-step metrics: ``recon_mse``, ``perplexity`` (of the batch), ``commitment``, ``codebook``.
     Per epoch: ``train/codes_used_frac`` (fraction of the K codes assigned at least once in the
-    epoch) and ``train/perplexity_epoch`` (perplexity of the epoch's histogram), which unlike the
+    epoch) and ``train/epoch_code_perplexity`` (perplexity of the epoch's histogram), which unlike the
     batch perplexity does not depend on the batch size.
 
     Args:
@@ -82,10 +82,15 @@ class VQVAEModule(KexueModule):
         used = (counts > 0).float().mean()
         return used, perplexity_of(counts)
 
-    def on_train_epoch_end(self) -> None:
+    def epoch_end_metrics(self) -> dict[str, float]:
+        """Epoch-level metrics for :class:`kexue.training.history.EpochMetrics` (which runs
+        before this module's ``on_train_epoch_end`` and so cannot see what that hook logs)."""
         used, ppl = self.epoch_usage()
-        self.log("train/codes_used_frac", used, on_step=False, on_epoch=True)
-        self.log("train/perplexity_epoch", ppl, on_step=False, on_epoch=True)
+        return {"train/codes_used_frac": float(used), "train/epoch_code_perplexity": float(ppl)}
+
+    def on_train_epoch_end(self) -> None:
+        for name, value in self.epoch_end_metrics().items():
+            self.log(name, value, on_step=False, on_epoch=True)
 
 
 class PriorModule(KexueModule):
