@@ -121,3 +121,34 @@ def test_implicit_ddp_is_rejected_by_what_lightning_resolves() -> None:
     assert isinstance(spawn.strategy, SpawnDDPStrategy) and spawn.num_devices == 2
     assert spawn.strategy.launcher.__class__.__name__ == "_StatefulSpawnLauncher"
     assert build_trainer(TrainerConfig(accelerator="cpu", devices=1)).num_devices == 1
+
+
+def test_progress_bar_auto_follows_the_terminal(monkeypatch) -> None:
+    """auto: a bar on a TTY, none when stderr is a pipe (cron, Airflow) or under CI."""
+    import sys
+
+    from kexue.training.trainer import progress_bar
+
+    class _Stream:
+        def __init__(self, tty: bool) -> None:
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+        def write(self, *_):
+            return 0
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys, "stderr", _Stream(True))
+    assert progress_bar("auto") is True and progress_bar(False) is False
+    monkeypatch.setattr(sys, "stderr", _Stream(False))
+    assert progress_bar("auto") is False and progress_bar(True) is True
+    monkeypatch.setattr(sys, "stderr", _Stream(True))
+    monkeypatch.setenv("CI", "true")
+    assert progress_bar("auto") is False
+    with pytest.raises(ConfigError, match="enable_progress_bar"):
+        build_config(TrainerConfig, {"enable_progress_bar": "sometimes"}, where="x.trainer")

@@ -35,7 +35,7 @@ class TrainerConfig:
     limit_val_batches: float | int = 1.0
     val_check_interval: float | int = 1.0
     log_every_n_steps: int = 50
-    enable_progress_bar: bool = False
+    enable_progress_bar: Any = "auto"    # auto: on a TTY only (quiet under cron / CI / logs)
     deterministic: bool = False
     fast_dev_run: bool = False
     num_workers: int = 0                 # DataLoader workers
@@ -46,6 +46,9 @@ class TrainerConfig:
             raise ValueError("accumulate_grad_batches must be >= 1 (1 disables accumulation)")
         from kexue.launch import launched_rank
 
+        if self.enable_progress_bar not in (True, False, "auto"):
+            raise ValueError(f"enable_progress_bar={self.enable_progress_bar!r}: use true, false "
+                             "or auto (a progress bar only when stderr is a terminal)")
         if self.strategy == "ddp" and launched_rank()[1] == 1:
             raise ValueError(
                 "strategy 'ddp' re-executes `kedro run` once per rank inside a node; use "

@@ -120,7 +120,7 @@ def build_trainer(
         limit_val_batches=cfg.limit_val_batches,
         val_check_interval=cfg.val_check_interval,
         log_every_n_steps=cfg.log_every_n_steps,
-        enable_progress_bar=cfg.enable_progress_bar,
+        enable_progress_bar=progress_bar(cfg.enable_progress_bar),
         enable_model_summary=False,
         enable_checkpointing=False,
         logger=False,
@@ -132,6 +132,17 @@ def build_trainer(
     trainer = L.Trainer(**kwargs)
     check_launcher(trainer)
     return trainer
+
+
+def progress_bar(setting: Any) -> bool:
+    """``auto``: a progress bar only when stderr is a terminal and ``CI`` is unset, so cron,
+    Airflow and CI logs stay free of carriage-return noise; ``true`` / ``false`` force it."""
+    if setting == "auto":
+        import os
+        import sys
+
+        return bool(sys.stderr.isatty()) and not os.environ.get("CI")
+    return bool(setting)
 
 
 def check_launcher(trainer: L.Trainer) -> None:
