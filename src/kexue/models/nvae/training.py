@@ -9,19 +9,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import time
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from kexue.models.nvae.evaluation import bits_per_dim, iw_log_likelihood, reestimate_bn
 from kexue.training.config import TrainerConfig
-from kexue.training.history import EpochMetrics
-from kexue.training.resume import ResumePlan
-from kexue.training.trainer import build_trainer
+from kexue.training.fit import fit_tensors
 
 
 def to_unit(images: np.ndarray) -> torch.Tensor:
@@ -39,19 +35,10 @@ def fit(module: L.LightningModule, images: np.ndarray, batch_size: int,
         ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train ``module`` (an NVAEModule / VAEModule) on ``images``; model on CPU + history."""
     L.seed_everything(seed, workers=True, verbose=False)
-    x = to_unit(images)
-    plan = ResumePlan(checkpoints, len(x), seed)
-    loader = DataLoader(TensorDataset(x), batch_size=batch_size, drop_last=True,
-                        num_workers=trainer_cfg.num_workers, **plan.loader_kwargs(shuffle=True))
-    epochs = EpochMetrics()
-    trainer = build_trainer(trainer_cfg, callbacks=[epochs, *plan.callbacks],
-                            **plan.trainer_overrides)
-    t0 = time.perf_counter()
-    trainer.fit(module, loader, ckpt_path=plan.ckpt_path)
-    seconds = time.perf_counter() - t0
-    plan.finish()
+    trainer, rows, seconds = fit_tensors(module, to_unit(images), batch_size, trainer_cfg, seed,
+                                         checkpoints, drop_last=True)
     params = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
-    return module.model.cpu().eval(), {"epochs": epochs.rows, "steps": int(trainer.global_step),
+    return module.model.cpu().eval(), {"epochs": rows, "steps": int(trainer.global_step),
                                        "train_seconds": seconds, "parameters": params}
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from kexue.models.vqvae.config import PriorConfig, VQVAEConfig
 from kexue.models.vqvae.model import VQVAE
@@ -22,9 +20,7 @@ from kexue.models.vqvae.module import PriorModule, VQVAEModule
 from kexue.models.vqvae.prior import build_prior, nll_per_code, sample
 from kexue.models.vqvae.quantizer import perplexity_of
 from kexue.training.config import OptimizerConfig, TrainerConfig
-from kexue.training.history import EpochMetrics
-from kexue.training.resume import ResumePlan
-from kexue.training.trainer import build_trainer
+from kexue.training.fit import fit_tensors
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
@@ -37,29 +33,14 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-0.5, 0.5) + 0.5) * 255.0).round().byte().permute(0, 2, 3, 1).numpy()
 
 
-def _fit(module: L.LightningModule, data: torch.Tensor, batch_size: int,
-         trainer_cfg: TrainerConfig, seed: int, checkpoints: Any) -> tuple[Any, list[dict], float]:
-    plan = ResumePlan(checkpoints, len(data), seed)
-    loader = DataLoader(TensorDataset(data), batch_size=batch_size,
-                        num_workers=trainer_cfg.num_workers,
-                        **plan.loader_kwargs(shuffle=True))
-    epochs = EpochMetrics()
-    trainer = build_trainer(trainer_cfg, callbacks=[epochs, *plan.callbacks],
-                            **plan.trainer_overrides)
-    t0 = time.perf_counter()
-    trainer.fit(module, loader, ckpt_path=plan.ckpt_path)
-    plan.finish()
-    return trainer, epochs.rows, time.perf_counter() - t0
-
-
 def fit_vqvae(images: np.ndarray, cfg: VQVAEConfig, optim: OptimizerConfig,
               trainer_cfg: TrainerConfig, batch_size: int, seed: int,
               checkpoints: Any = None) -> tuple[VQVAE, dict[str, Any]]:
     """Train the autoencoder on ``images``; returns the model (CPU, eval) and its history."""
     L.seed_everything(seed, workers=True, verbose=False)
     module = VQVAEModule(cfg, optim)
-    trainer, rows, seconds = _fit(module, to_input(images), batch_size, trainer_cfg, seed,
-                                  checkpoints)
+    trainer, rows, seconds = fit_tensors(module, to_input(images), batch_size, trainer_cfg,
+                                         seed, checkpoints)
     return module.model.cpu().eval(), {"epochs": rows, "steps": int(trainer.global_step),
                                        "train_seconds": seconds,
                                        "images_per_second": len(images) * len(rows) / seconds}
@@ -81,8 +62,8 @@ def fit_prior(codes: np.ndarray, cfg: PriorConfig, codebook_size: int, optim: Op
     L.seed_everything(seed, workers=True, verbose=False)
     h, w = codes.shape[1:]
     module = PriorModule(cfg, codebook_size, h, w, optim)
-    trainer, rows, seconds = _fit(module, torch.from_numpy(codes).long(), batch_size,
-                                  trainer_cfg, seed, checkpoints)
+    trainer, rows, seconds = fit_tensors(module, torch.from_numpy(codes).long(), batch_size,
+                                         trainer_cfg, seed, checkpoints)
     return module.prior.cpu().eval(), {"epochs": rows, "steps": int(trainer.global_step),
                                        "train_seconds": seconds}
 

@@ -73,30 +73,30 @@ def _configs(params: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _train(kind: str, images_train: pd.DataFrame, report: dict[str, Any],
+           params: dict[str, Any], seed: int, checkpoints: Any) -> dict[str, Any]:
+    c = _configs(params, report)
+    module = (NVAEModule(c["nvae"], c["optim"]) if kind == "nvae"
+              else VAEModule(c["vae"], c["optim"]))
+    x = from_table(images_train, tuple(report["shape"]))
+    with torch_threads(int(params.get("cpu_threads", 0))):
+        model, hist = fit(module, x, c["batch_size"], c["trainer"], seed,
+                          checkpoints if c["trainer"].resumable else None)
+    logger.info("nvae: %s %d parameters, %d steps in %.0f s", kind, hist["parameters"],
+                hist["steps"], hist["train_seconds"])
+    return bundle(model, c[kind], hist, kind)
+
+
 def train_nvae(images_train: pd.DataFrame, report: dict[str, Any], params: dict[str, Any],
                seed: int, checkpoints: Any = None) -> dict[str, Any]:
     """NVAE-lite (every component of ``nvae.model`` on) on the training split."""
-    c = _configs(params, report)
-    x = from_table(images_train, tuple(report["shape"]))
-    with torch_threads(int(params.get("cpu_threads", 0))):
-        model, hist = fit(NVAEModule(c["nvae"], c["optim"]), x, c["batch_size"], c["trainer"],
-                          seed, checkpoints if c["trainer"].resumable else None)
-    logger.info("nvae: NVAE %d parameters, %d steps in %.0f s", hist["parameters"],
-                hist["steps"], hist["train_seconds"])
-    return bundle(model, c["nvae"], hist, "nvae")
+    return _train("nvae", images_train, report, params, seed, checkpoints)
 
 
 def train_baseline(images_train: pd.DataFrame, report: dict[str, Any], params: dict[str, Any],
                    seed: int, checkpoints: Any = None) -> dict[str, Any]:
     """The single-latent conv VAE: same data, optimizer, batches and number of steps."""
-    c = _configs(params, report)
-    x = from_table(images_train, tuple(report["shape"]))
-    with torch_threads(int(params.get("cpu_threads", 0))):
-        model, hist = fit(VAEModule(c["vae"], c["optim"]), x, c["batch_size"], c["trainer"],
-                          seed, checkpoints if c["trainer"].resumable else None)
-    logger.info("nvae: baseline VAE %d parameters, %d steps in %.0f s", hist["parameters"],
-                hist["steps"], hist["train_seconds"])
-    return bundle(model, c["vae"], hist, "vae")
+    return _train("vae", images_train, report, params, seed, checkpoints)
 
 
 def _model(b: dict[str, Any]) -> Any:
