@@ -161,6 +161,31 @@ class RunManifestHooks:
         self._write(catalog, "failed")
 
 
+class ReportingHooks:
+    """Before the first node of a run that includes ``reporting`` nodes (tag ``reporting``):
+    register ``report_run_info`` (the report header and data versions, :mod:`kexue.reporting.
+    inputs`) and register ``None`` for every report input that neither this run nor an earlier
+    one wrote, so the report marks that pipeline "not run" instead of failing."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from kedro.io import MemoryDataset
+
+        from kexue.reporting import inputs
+        from kexue.tracking import git_state
+
+        if not inputs.report_nodes(pipeline):
+            return
+        absent = inputs.absent_report_inputs(pipeline, catalog)
+        catalog[inputs.RUN_INFO] = MemoryDataset(
+            inputs.run_info(run_params, pipeline, catalog, git_state()), copy_mode="assign")
+        for name in absent:
+            catalog[name] = MemoryDataset(None, copy_mode="assign")
+        if absent:
+            logger.info("Report: %d input(s) not written by any run yet, reported as not run: "
+                        "%s", len(absent), ", ".join(absent))
+
+
 class MlflowTrackingHooks:
     """Catalog-declared MLflow logging (:mod:`kexue.tracking`): artifacts, per-epoch and final
     metrics of the datasets whose ``metadata.kexue.track`` is set, and git / env tags. Runs

@@ -16,6 +16,7 @@ from kexue.hooks import (
     DistributedRankHooks,
     MlflowTrackingHooks,
     PreflightHooks,
+    ReportingHooks,
     RunManifestHooks,
     RunMetadataHooks,
     SeedHooks,
@@ -23,7 +24,7 @@ from kexue.hooks import (
 from kexue.launch import is_rank_zero
 
 HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), DistributedRankHooks(),
-         MlflowTrackingHooks(), RunManifestHooks())
+         MlflowTrackingHooks(), RunManifestHooks(), ReportingHooks())
 
 # torchrun / srun start every rank as its own `kedro run`: only global rank 0 opens an MLflow run.
 # (pluggy reports the distribution as "kedro_mlflow"; both spellings are listed)

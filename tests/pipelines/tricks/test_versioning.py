@@ -44,9 +44,11 @@ def test_two_gpu_env_runs_keep_two_versions_of_every_output(kedro_project, kedro
         assert len(versions) == 2, (name, versions)
         all_versions.update(versions)
         for version in versions:                  # each version still loads on its own
-            if name in ("tricks_curves", "image_preview"):   # MatplotlibDataset: write-only
-                assert (root / f"08_reporting/{name}.png" / version / f"{name}.png"
-                        ).stat().st_size > 5_000
+            if name in ("tricks_curves", "image_preview"):   # kexue.io.FigureDataset: PNG bytes
+                png = catalog.load(name, version=version)
+                assert png == (root / f"08_reporting/{name}.png" / version / f"{name}.png"
+                               ).read_bytes()
+                assert png.startswith(b"\x89PNG") and len(png) > 5_000
             else:
                 assert catalog.load(name, version=version) is not None
     assert len(all_versions) == 2                 # one timestamp per run, shared by all outputs

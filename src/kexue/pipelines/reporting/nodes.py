@@ -1,0 +1,110 @@
+"""Nodes of ``reporting``: one section per pipeline family (:mod:`kexue.reporting.families`),
+then the assembled HTML page, its markdown twin and the figures the twin links to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from kexue.reporting import families, render
+
+
+def _concat(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
+    present = [f for f in frames if f is not None]
+    return pd.concat(present, ignore_index=True) if present else None
+
+
+def image_ingest_section(run: dict[str, Any], report: dict[str, Any] | None,
+                         rejects: pd.DataFrame | None, preview: bytes | None) -> dict[str, Any]:
+    """Section of ``image_ingest``: counts, splits, rejects, preview grid."""
+    return families.image_ingest(run, report, rejects, preview)
+
+
+def tricks_section(run: dict[str, Any], metrics: pd.DataFrame | None,
+                   history: pd.DataFrame | None, curves: bytes | None,
+                   report: str | None) -> dict[str, Any]:
+    """Section of ``tricks``: the accumulation / optimizer plot, curves, report."""
+    return families.tricks(run, metrics, history, curves, report)
+
+
+def vqvae_section(run: dict[str, Any], metrics: dict[str, Any] | None,
+                  history: pd.DataFrame | None, prior_history: pd.DataFrame | None,
+                  reconstructions: bytes | None, samples: bytes | None,
+                  report: str | None) -> dict[str, Any]:
+    """Section of ``vqvae``: reconstructions, samples, curves of both stages, report."""
+    return families.vqvae(run, metrics, _concat(history, prior_history), reconstructions,
+                          samples, report)
+
+
+def nvae_section(run: dict[str, Any], metrics: pd.DataFrame | None,
+                 kl_per_group: pd.DataFrame | None, samples: bytes | None,
+                 nvae_model: dict[str, Any] | None, baseline: dict[str, Any] | None,
+                 report: str | None) -> dict[str, Any]:
+    """Section of ``nvae``: samples, curves of both models, KL per group, report."""
+    return families.nvae(run, metrics, kl_per_group, samples, nvae_model, baseline, report)
+
+
+def ccks_ingest_section(run: dict[str, Any], report: dict[str, Any] | None,
+                        rejects: pd.DataFrame | None) -> dict[str, Any]:
+    """Section of ``ccks_ingest``: counts per file, rejects."""
+    return families.ccks_ingest(run, report, rejects)
+
+
+def entity_linking_section(run: dict[str, Any], metrics: pd.DataFrame | None,
+                           model: dict[str, Any] | None, report: str | None) -> dict[str, Any]:
+    """Section of ``entity_linking``: the stage funnel, curves, report."""
+    return families.entity_linking(run, metrics, model, report)
+
+
+def corpus_ingest_section(run: dict[str, Any], report: dict[str, Any] | None,
+                          rejects: pd.DataFrame | None) -> dict[str, Any]:
+    """Section of ``corpus_ingest``: counts, splits, rejects."""
+    return families.corpus_ingest(run, report, rejects)
+
+
+def title_generation_section(run: dict[str, Any], metrics: pd.DataFrame | None,
+                             samples: pd.DataFrame | None, l2r: dict[str, Any] | None,
+                             r2l: dict[str, Any] | None, bidirectional: dict[str, Any] | None,
+                             second_pass: dict[str, Any] | None, report: str | None,
+                             params: dict[str, Any]) -> dict[str, Any]:
+    """Section of ``title_generation``: decoder comparison, titles beside references, curves."""
+    models = {"l2r": l2r, "r2l": r2l, "bidirectional": bidirectional,
+              "bidirectional_2pass": second_pass}
+    return families.title_generation(run, metrics, samples, models, report,
+                                     n_samples=int(params["title_samples"]))
+
+
+def text_classification_section(run: dict[str, Any], ingest_report: dict[str, Any] | None,
+                                rejects: pd.DataFrame | None, metrics: pd.DataFrame | None,
+                                seeds_plot: bytes | None, report: str | None) -> dict[str, Any]:
+    """Section of ``text_classification``: per-seed plot, report, rejects."""
+    return families.text_classification(run, ingest_report, rejects, metrics, seeds_plot, report)
+
+
+def retraining_section(run: dict[str, Any], tricks: str | None, entity_linking: str | None,
+                       title_generation: str | None) -> dict[str, Any]:
+    """Section of the ``retrain_*`` pipelines: each champion / challenger decision report."""
+    return families.retraining(run, {"retrain_tricks": tricks,
+                                     "retrain_entity_linking": entity_linking,
+                                     "retrain_title_generation": title_generation})
+
+
+def figure_prefix(run: dict[str, Any]) -> str:
+    """Where the markdown twin finds ``report_figures`` (a versioned twin sits two folders
+    deeper: ``report.md/<version>/report.md`` and ``report_figures/<version>/report_figures``)."""
+    version = (run.get("versions") or {}).get("report_figures", {}).get("saved")
+    if version:
+        return f"../../{render.FIGURES_DIR}/{version}/{render.FIGURES_DIR}"
+    return render.FIGURES_DIR
+
+
+def assemble_report(run: dict[str, Any], params: dict[str, Any],
+                    *sections: dict[str, Any]) -> tuple[str, str, dict[str, bytes]]:
+    """The HTML page, the markdown twin and ``{name.png: bytes}`` of every figure."""
+    title = str(params["title"])
+    md = render.to_markdown(run, sections, title=title)
+    prefix = figure_prefix(run)
+    if prefix != render.FIGURES_DIR:
+        md = md.replace(f"]({render.FIGURES_DIR}/", f"]({prefix}/")
+    return render.to_html(run, sections, title=title), md, render.figures_of(sections)
