@@ -30,6 +30,7 @@ V = 7
 
 class TableModel:
     """Fake model: next-token distributions looked up by the generated prefix (pads dropped).
+    It has only the full-prefix API, so the searches run with ``cache=False`` on it.
 
     ``l2r[prefix]`` / ``r2l[prefix]`` map a tuple of generated ids (after the start id, in that
     direction's order) to ``{id: prob}``. Unknown prefixes put all mass on the direction's end.
@@ -88,9 +89,9 @@ def test_bidirectional_search_finds_title_that_l2r_beam_misses(k):
             return it reversed: "c a". The same trace holds for k=1.
     """
     model = TableModel(TOY_L2R, TOY_R2L)
-    assert beam.beam_search(model, toy_enc(), "l2r", k, 10) == [[A]]
-    assert beam.greedy_decode(model, toy_enc(), "l2r", 10) == [[A]]
-    out, dirs = beam.bidirectional_beam_search(model, toy_enc(), k, 10)
+    assert beam.beam_search(model, toy_enc(), "l2r", k, 10, cache=False) == [[A]]
+    assert beam.greedy_decode(model, toy_enc(), "l2r", 10, cache=False) == [[A]]
+    out, dirs = beam.bidirectional_beam_search(model, toy_enc(), k, 10, cache=False)
     assert out == [[C, A]] and dirs == ["r2l"]
     # one k*k-row forward per step (3 steps), never one call per pair
     assert model.calls == [k * k] * 3
@@ -98,8 +99,8 @@ def test_bidirectional_search_finds_title_that_l2r_beam_misses(k):
 
 def test_r2l_beam_returns_reading_order_and_strip_reverses():
     model = TableModel(TOY_L2R, TOY_R2L)
-    assert beam.beam_search(model, toy_enc(2), "r2l", 2, 10) == [[C, A], [C, A]]
-    assert beam.greedy_decode(model, toy_enc(), "r2l", 10) == [[C, A]]
+    assert beam.beam_search(model, toy_enc(2), "r2l", 2, 10, cache=False) == [[C, A], [C, A]]
+    assert beam.greedy_decode(model, toy_enc(), "r2l", 10, cache=False) == [[C, A]]
     assert beam.strip([3, 6, 5, 4, 2, 0], "r2l") == [4, 5, 6]
     assert beam.strip([2, 4, 5, 3, 0], "l2r") == [4, 5]
 
@@ -107,14 +108,14 @@ def test_r2l_beam_returns_reading_order_and_strip_reverses():
 def test_excluded_ids_are_never_emitted():
     # L2R puts most mass on unk and start, R2L on unk and 3: both must pick the next best
     model = TableModel({(): {1: 0.5, S: 0.3, A: 0.2}}, {(): {1: 0.5, E: 0.3, B_: 0.2}})
-    assert beam.greedy_decode(model, toy_enc(), "l2r", 3)[0][0] == A
-    assert beam.beam_search(model, toy_enc(), "r2l", 2, 3)[0][-1] == B_
+    assert beam.greedy_decode(model, toy_enc(), "l2r", 3, cache=False)[0][0] == A
+    assert beam.beam_search(model, toy_enc(), "r2l", 2, 3, cache=False)[0][-1] == B_
 
 
 def test_max_len_returns_higher_scoring_direction():
     model = TableModel({(): {A: 1.0}, (A,): {A: 1.0}, (A, A): {A: 1.0}},
                        {(): {B_: 0.5, C: 0.5}, (B_,): {B_: 1.0}, (C,): {C: 1.0}})
-    out, dirs = beam.bidirectional_beam_search(model, toy_enc(), 2, 3)
+    out, dirs = beam.bidirectional_beam_search(model, toy_enc(), 2, 3, cache=False)
     assert out == [[A, A, A]] and dirs == ["l2r"]
 
 

@@ -71,14 +71,8 @@ class MultiHeadAttention(nn.Module):
         """
         B, Lq, _ = q.shape
         Lk = k.shape[1]
-        if v.shape[:2] != k.shape[:2]:
-            raise ValueError(f"k and v must share (B, Lk); got {tuple(k.shape)} and "
-                             f"{tuple(v.shape)}")
-        qh = self._split(self.q_proj(q))  # (B, H, Lq, d)
-        kh = self._split(self.k_proj(k))  # (B, H, Lk, d)
-        vh = self._split(self.v_proj(v))  # (B, H, Lk, d)
-        scores = qh @ kh.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, Lq, Lk)
-
+        kh, vh = self.project_kv(k, v)  # (B, H, Lk, d) each
+        qh = self.project_q(q)  # (B, H, Lq, d)
         allowed = torch.ones(1, 1, 1, Lk, dtype=torch.bool, device=q.device)
         if key_mask is not None:
             if key_mask.shape != (B, Lk):
@@ -89,8 +83,36 @@ class MultiHeadAttention(nn.Module):
             i = torch.arange(Lq, device=q.device).unsqueeze(1)  # (Lq, 1)
             j = torch.arange(Lk, device=q.device).unsqueeze(0)  # (1, Lk)
             allowed = allowed & (j <= i).view(1, 1, Lq, Lk)
-        attn = masked_softmax(scores, allowed, dim=-1)  # (B, H, Lq, Lk)
-        ctx = (attn @ vh).transpose(1, 2).reshape(B, Lq, self.heads * self.head_dim)
+        ctx = self.attend(qh, kh, vh, allowed)  # (B, H, Lq, d)
+        ctx = ctx.transpose(1, 2).reshape(B, Lq, self.heads * self.head_dim)
         if query_mask is not None:
             ctx = ctx.masked_fill(~(query_mask != 0).unsqueeze(-1), 0.0)
         return self.out_proj(ctx)
+
+    # -- pieces of forward, public so that incremental decoding can cache the projected keys
+    def project_q(self, q: Tensor) -> Tensor:
+        """Per-head queries: ``(B, Lq, query_dim)`` -> ``(B, H, Lq, d)``."""
+        return self._split(self.q_proj(q))
+
+    def project_kv(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-head keys and values: ``(B, Lk, key_dim)``, ``(B, Lk, value_dim)`` -> two
+        ``(B, H, Lk, d)``. Position-wise, so projecting a sequence step by step and
+        concatenating equals projecting it at once (decoding caches them)."""
+        if v.shape[:2] != k.shape[:2]:
+            raise ValueError(f"k and v must share (B, Lk); got {tuple(k.shape)} and "
+                             f"{tuple(v.shape)}")
+        return self._split(self.k_proj(k)), self._split(self.v_proj(v))
+
+    def attend(self, qh: Tensor, kh: Tensor, vh: Tensor, allowed: Tensor) -> Tensor:
+        """Scaled dot-product attention on projected heads (any broadcastable leading dims).
+
+        Args:
+            qh: ``(..., Lq, d)`` queries; ``kh``, ``vh``: ``(..., Lk, d)``.
+            allowed: bool with as many dims as the scores ``(..., Lq, Lk)``, broadcastable.
+
+        Returns:
+            ``(..., Lq, d)`` per-head context (heads not merged, no ``out_proj``); a query with
+            no allowed key gets zeros.
+        """
+        scores = qh @ kh.transpose(-1, -2) / math.sqrt(self.head_dim)  # (..., Lq, Lk)
+        return masked_softmax(scores, allowed, dim=-1) @ vh  # (..., Lq, d)

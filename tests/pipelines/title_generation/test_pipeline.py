@@ -115,16 +115,23 @@ def test_nodes_train_evaluate_and_report_on_hand_made_data():
     assert "l2r_baseline" not in leakage and "r2l_baseline" not in leakage
     assert "generated_context" in leakage["bidirectional"]
     # baseline row = CE_l2r of the L2R model and CE_r2l of the R2L model (trained directions only)
+    from kexue.models.title_gen.batching import TitleDataset
     from kexue.models.title_gen.module import evaluate_ce
     from kexue.models.title_gen.training import from_bundle, make_loader
-    from kexue.models.title_gen.batching import TitleDataset
     loader = make_loader(TitleDataset(enc["splits"]["test"]["x"], enc["splits"]["test"]["title"]),
                          8, False)
     expect = {"ce_l2r": evaluate_ce(from_bundle(l2r), loader)["ce_l2r"],
               "ce_r2l": evaluate_ce(from_bundle(r2l), loader)["ce_r2l"]}
     assert leakage["baseline"]["gold_context"] == pytest.approx(expect)
-    report = nodes.report_title_generation(metrics, samples, leakage, df, p, "RUN-123")
+    lead = nodes.lead_n_baseline(enc, p)
+    # by hand, mean ROUGE-L F1 = mean 2*LCS/(n+4) over the 4 pairs: n=5 .611, n=6 (2+4+4+4)/10/4
+    # = .700, n=7 .682, n=8 .667 -> N = 6; test holds the same 4 pairs
+    assert lead["enabled"] and lead["n"] == 6 and lead["test"]["n"] == 4
+    assert lead["dev_rouge_l"] == pytest.approx(70.0) and lead["test"]["rouge_l"] == pytest.approx(70.0)
+    report = nodes.report_title_generation(metrics, samples, leakage, df, p, "RUN-123", lead)
     assert "RUN-123" in report and "## Verdict" in report and "Leakage" in report
+    assert "## Lead-N baseline" in report and f"| lead-{lead['n']} |" in report
+    assert nodes.lead_n_baseline(enc, params(lead={"enabled": False})) == {"enabled": False}
     # the split overlap section: share of test titles seen verbatim as train titles, by hand
     train_titles = set(df.loc[df["split"] == "train", "target"])
     test_titles = df.loc[df["split"] == "test", "target"]

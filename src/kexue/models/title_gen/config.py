@@ -114,6 +114,9 @@ class DecodeConfig:
         batch_size: Source texts decoded in parallel.
         n_samples: Generated titles written beside the references in the samples table.
         methods: Which decoders to evaluate (any of l2r_greedy, l2r_beam, r2l_beam, bidi_beam).
+        cache: Incremental decoding (cached LSTM states and attention keys, per-token cost flat
+            in the title length). ``false`` = the full-prefix reference (re-runs the prefix
+            every step, quadratic); both give the same titles and scores.
     """
 
     beam_size: int = 3
@@ -122,6 +125,7 @@ class DecodeConfig:
     n_samples: int = 20
     methods: list[str] = field(
         default_factory=lambda: ["l2r_greedy", "l2r_beam", "r2l_beam", "bidi_beam"])
+    cache: bool = True
 
     def validate(self) -> None:
         allowed = {"l2r_greedy", "l2r_beam", "r2l_beam", "bidi_beam"}
@@ -129,6 +133,22 @@ class DecodeConfig:
         if bad:
             raise ValueError(f"decode.methods has unknown {bad}; use any of {sorted(allowed)}")
         require_at_least(self, 1, "beam_size", "max_len", "batch_size")
+
+
+@dataclass
+class LeadConfig:
+    """Lead-N baseline (first N characters of the text; N tuned on dev by ROUGE-L).
+
+    Args:
+        enabled: Compute it (and show it beside the models in the report).
+        max_n: Largest N tried (1..max_n).
+    """
+
+    enabled: bool = True
+    max_n: int = 40
+
+    def validate(self) -> None:
+        require_at_least(self, 1, "max_n")
 
 
 DecodeMethod = Literal["l2r_greedy", "l2r_beam", "r2l_beam", "bidi_beam"]

@@ -22,10 +22,12 @@ def resolve_device(name: str) -> torch.device:
 @torch.no_grad()
 def decode_split(model: Seq2Seq, sources: Sequence[Sequence[int]], method: str, *,
                  beam_size: int, max_len: int, batch_size: int,
-                 device: torch.device | str = "cpu") -> tuple[list[list[int]], list[str], float]:
+                 device: torch.device | str = "cpu", cache: bool = True,
+                 ) -> tuple[list[list[int]], list[str], float]:
     """Decode every source with ``method`` (l2r_greedy | l2r_beam | r2l_beam | bidi_beam).
 
     Sources are processed in length-sorted batches (less padding) and returned in input order.
+    ``cache``: incremental decoding (default) or the full-prefix reference (same outputs).
 
     Returns:
         (title id lists, direction each output came from, total decoding seconds).
@@ -40,12 +42,14 @@ def decode_split(model: Seq2Seq, sources: Sequence[Sequence[int]], method: str, 
         x = pad_rows([sources[i] if len(sources[i]) else [1] for i in idx]).to(device)
         enc = model.encode(x)
         if method == "l2r_greedy":
-            res, dirs = beam.greedy_decode(model, enc, "l2r", max_len), ["l2r"] * len(idx)
+            res = beam.greedy_decode(model, enc, "l2r", max_len, cache=cache)
+            dirs = ["l2r"] * len(idx)
         elif method in ("l2r_beam", "r2l_beam"):
             d = method[:3]
-            res, dirs = beam.beam_search(model, enc, d, beam_size, max_len), [d] * len(idx)
+            res = beam.beam_search(model, enc, d, beam_size, max_len, cache=cache)
+            dirs = [d] * len(idx)
         elif method == "bidi_beam":
-            res, dirs = beam.bidirectional_beam_search(model, enc, beam_size, max_len)
+            res, dirs = beam.bidirectional_beam_search(model, enc, beam_size, max_len, cache=cache)
         else:
             raise ValueError(f"unknown decoding method {method!r}")
         for i, r, d in zip(idx, res, dirs):
@@ -57,7 +61,7 @@ def decode_split(model: Seq2Seq, sources: Sequence[Sequence[int]], method: str, 
 
 @torch.no_grad()
 def joint_greedy_split(model: Seq2Seq, sources: Sequence[Sequence[int]], *, max_len: int,
-                       batch_size: int, device: torch.device | str = "cpu",
+                       batch_size: int, device: torch.device | str = "cpu", cache: bool = True,
                        ) -> tuple[list[list[int]], list[list[int]]]:
     """Generated L2R and R2L sequences (with their start/end ids) for every source (second pass)."""
     model = model.to(device).eval()
@@ -65,7 +69,8 @@ def joint_greedy_split(model: Seq2Seq, sources: Sequence[Sequence[int]], *, max_
     ctx_r: list[list[int]] = []
     for s in range(0, len(sources), batch_size):
         rows = [r if len(r) else [1] for r in sources[s:s + batch_size]]
-        yl, yr = beam.joint_greedy(model, model.encode(pad_rows(rows).to(device)), max_len)
+        yl, yr = beam.joint_greedy(model, model.encode(pad_rows(rows).to(device)), max_len,
+                                   cache=cache)
         ctx_l += [[t for t in row if t != 0] for row in yl.cpu().tolist()]
         ctx_r += [[t for t in row if t != 0] for row in yr.cpu().tolist()]
     return ctx_l, ctx_r

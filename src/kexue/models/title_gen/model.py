@@ -19,12 +19,13 @@ Mask-right semantics: L2R input position n (tokens ``yl[0..n]``) attends R2L inp
 ``title[-1..-n]``, which overlaps the L2R target once n passes the middle (the "leakage" of the
 post; remedy: second pass with generated context, see ``yl_ctx`` / ``yr_ctx``).
 
-Decoding helpers (used by :mod:`kexue.models.title_gen.beam`) recompute each decoder's LSTM over
-the whole prefix every step (no incremental state cache; O(T^2) in the title length, cheap at
-title lengths <= 64), but only the LAST query position goes through the attention heads. In the
-bidirectional search the LSTM states and the source attention run once per hypothesis (N*k rows)
-and only the cross-direction attention, the output Dense and the classifier run on the k x k pairs
-(``DirectionDecoder.pair_head``).
+Full-prefix decoding helpers (``next_probs`` / ``pair_next_probs``; the reference path of
+:mod:`kexue.models.title_gen.beam`, ``cache=False``) recompute each decoder's LSTM over the whole
+prefix every step (O(T^2) in the title length); only the LAST query position goes through the
+attention heads. In the bidirectional search the LSTM states and the source attention run once
+per hypothesis (N*k rows) and only the cross-direction attention, the output Dense and the
+classifier run on the k x k pairs (``DirectionDecoder.pair_head``). The default decoding path is
+incremental (:mod:`kexue.models.title_gen.incremental`: cached states and attention keys).
 """
 
 from __future__ import annotations
@@ -130,7 +131,6 @@ class DirectionDecoder(nn.Module):
         Returns:
             (N*k*k, 1, out_dim) in pair order (n, i, j).
         """
-        t, D = h.shape[1], h.shape[2]
         q = h[:, -1:]  # (N*k, 1, D)
         src = self.src_attn(q, xk, xk, key_mask=xmk)  # (N*k, 1, A)
         own_view, other_view = ((N, k, 1), (N, 1, k)) if own_is_row else ((N, 1, k), (N, k, 1))

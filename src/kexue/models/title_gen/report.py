@@ -35,7 +35,8 @@ def evaluate_models(models: dict[str, Seq2Seq], test: dict[str, list], vocab: An
         if method not in dec.methods or name not in models:
             continue
         ids, dirs, secs = decode_split(models[name], test["x"], method, beam_size=dec.beam_size,
-                                       max_len=dec.max_len, batch_size=dec.batch_size, device=device)
+                                       max_len=dec.max_len, batch_size=dec.batch_size,
+                                       device=device, cache=dec.cache)
         hyps = [vocab.decode(r) for r in ids]
         outputs[f"{name}:{method}"] = hyps
         m = generation_metrics(hyps, refs)
@@ -60,7 +61,8 @@ def leakage_check(models: dict[str, Seq2Seq], test: dict[str, list], dec: Decode
                   device: torch.device, batch_size: int) -> dict[str, Any]:
     """Teacher-forced test CE per direction: the unidirectional baselines vs the bidirectional
     models reading GOLD opposite-direction tokens (training condition, leaky) or their OWN
-    generated ones (joint greedy decode; the inference condition).
+    generated ones (joint greedy decode; the inference condition). Everything runs on
+    ``device`` (the training / decoding device, not the CPU when a GPU trained).
 
     The ``baseline`` entry combines the L2R baseline's CE_l2r and the R2L baseline's CE_r2l (each
     model's untrained direction is not reported).
@@ -73,7 +75,7 @@ def leakage_check(models: dict[str, Seq2Seq], test: dict[str, list], dec: Decode
         return out
     baseline_gold: dict[str, float] = {}
     for name, model in models.items():
-        model = model.cpu().eval()
+        model = model.to(device).eval()
         gold = evaluate_ce(model, make_loader(TitleDataset(test["x"], test["title"]), batch_size, False))
         if name in BASELINE_DIRECTION:
             key = f"ce_{BASELINE_DIRECTION[name]}"
@@ -82,9 +84,10 @@ def leakage_check(models: dict[str, Seq2Seq], test: dict[str, list], dec: Decode
         entry = {"gold_context": gold, "sum_gold": gold["ce_l2r"] + gold["ce_r2l"]}
         if model.bidirectional:
             ctx_l, ctx_r = joint_greedy_split(model, test["x"], max_len=dec.max_len,
-                                              batch_size=dec.batch_size, device=device)
+                                              batch_size=dec.batch_size, device=device,
+                                              cache=dec.cache)
             ds = TitleDataset(test["x"], test["title"], ctx_l, ctx_r)
-            gen = evaluate_ce(model.cpu(), make_loader(ds, batch_size, False))
+            gen = evaluate_ce(model, make_loader(ds, batch_size, False))
             entry.update({"generated_context": gen, "sum_generated": gen["ce_l2r"] + gen["ce_r2l"]})
         out[name] = entry
     if len(baseline_gold) == 2:
@@ -142,11 +145,29 @@ def _verdict(metrics: pd.DataFrame) -> str:
     return text
 
 
+def _lead_section(metrics: pd.DataFrame, lead: dict[str, Any]) -> list[str]:
+    """Lead-N row beside the model rows, and which (model, method) rows beat it."""
+    t = lead["test"]
+    row = {c: t[c] for c in ("rouge_1", "rouge_2", "rouge_l", "bleu", "exact_match", "n")}
+    table = pd.DataFrame([{"model": f"lead-{lead['n']}", "method": "first N chars", **row}]
+                         + metrics[["model", "method", *row]].to_dict("records"))
+    beats = [f"{r.model}/{r.method}" for r in metrics.itertuples()
+             if r.rouge_1 > t["rouge_1"] and r.rouge_2 > t["rouge_2"] and r.rouge_l > t["rouge_l"]]
+    verdict = (f"Rows that beat lead-{lead['n']} on all of ROUGE-1/2/L: "
+               + (", ".join(beats) if beats else "**none**") + ".")
+    return ["## Lead-N baseline (the standard LCSTS floor)\n",
+            f"The title is the first N characters of the text; N = {lead['n']} was tuned on dev "
+            f"(max ROUGE-L, dev ROUGE-L {lead['dev_rouge_l']:.2f}) and is scored on the same test "
+            "pairs with the same metrics.\n", _md_table(table) + "\n", verdict + "\n"]
+
+
 def render_report(metrics: pd.DataFrame, samples: pd.DataFrame, leakage: dict[str, Any],
                   params: dict[str, Any], run_id: str,
-                  overlap: dict[str, Any] | None = None) -> str:
-    """The markdown report of a run (metrics, verdict, split overlap, leakage check, samples,
-    settings). ``overlap``: :func:`kexue.data.corpora.splits.split_overlap` of the pairs."""
+                  overlap: dict[str, Any] | None = None,
+                  lead: dict[str, Any] | None = None) -> str:
+    """The markdown report of a run (metrics, verdict, lead-N, split overlap, leakage check,
+    samples, settings). ``overlap``: :func:`kexue.data.corpora.splits.split_overlap` of the
+    pairs; ``lead``: :func:`kexue.models.title_gen.lead.lead_baseline` (or None / disabled)."""
     lines = ["# Title generation: bidirectional vs L2R decoding (post 6877)\n",
              f"Kedro run id: `{run_id}`\n", "## Verdict\n", _verdict(metrics) + "\n",
              "Su himself reported no metric for this model and later noted that training it "
@@ -158,8 +179,11 @@ def render_report(metrics: pd.DataFrame, samples: pd.DataFrame, leakage: dict[st
              "## Test metrics (char level)\n",
              "ROUGE-1/2/L = mean F1 x 100; BLEU = sacrebleu corpus BLEU (tokenize=char); "
              "exact_match = fraction; time ratio = seconds per example / L2R beam's "
-             "(same batch size and device; decoders recompute the prefix each step).\n",
+             "(same batch size and device; cached incremental decoding unless "
+             "decode.cache is false).\n",
              _md_table(metrics) + "\n"]
+    if lead and lead.get("n"):
+        lines += _lead_section(metrics, lead)
     if overlap is not None:
         t = overlap["title_overlap"]
         lines += ["## Split overlap (data leakage)\n",

@@ -71,13 +71,14 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
         ema = EMA.find(trainer)
         if ema is not None:
             ema.apply_to(module)
-    model = module.model.cpu().eval()
+    model = module.model.eval()
     history: dict[str, Any] = {"train_seconds": seconds, "steps": int(trainer.global_step),
                                "directions": directions, "epochs": epochs.rows}
-    if len(val_ds):
-        ce = evaluate_ce(model, val_loader)
+    if len(val_ds):  # on the training device (Lightning's teardown moved the module to the CPU)
+        ce = evaluate_ce(model.to(trainer.strategy.root_device), val_loader)
         history.update({f"val_{k}": v for k, v in ce.items()
                         if directions == "both" or k == f"ce_{directions}"})
+    model = model.cpu()
     logger.info("fitted %s seq2seq (directions=%s) in %.1fs: %s",
                 "bidirectional" if model_cfg.cross_attention else "baseline", directions, seconds,
                 history)

@@ -13,8 +13,15 @@ from kexue.config import build_config
 from kexue.data.corpora.splits import split_overlap
 from kexue.data.corpora.vocab import CharVocab
 from kexue.models.title_gen.batching import TitleDataset, encode_texts
-from kexue.models.title_gen.config import DataConfig, DecodeConfig, SecondPassConfig, Seq2SeqConfig
+from kexue.models.title_gen.config import (
+    DataConfig,
+    DecodeConfig,
+    LeadConfig,
+    SecondPassConfig,
+    Seq2SeqConfig,
+)
 from kexue.models.title_gen.evaluation import joint_greedy_split, resolve_device
+from kexue.models.title_gen.lead import lead_baseline
 from kexue.models.title_gen.report import evaluate_models, render_report
 from kexue.models.title_gen.training import fit_seq2seq, from_bundle, to_bundle
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
@@ -61,7 +68,7 @@ def encode_title_pairs(title_pairs: pd.DataFrame, title_vocab: dict[str, Any],
 
 
 TOP_LEVEL_KEYS = {"device", "cpu_threads", "data", "model", "trainer", "optimizer", "adversarial",
-                  "ema", "second_pass", "decode"}
+                  "ema", "second_pass", "decode", "lead"}
 
 
 def _configs(params: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +151,8 @@ def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any]
     threads = torch_threads(int(params.get("cpu_threads", 0)))
     with threads:
         ctx = {name: joint_greedy_split(first, split["x"], max_len=dec.max_len,
-                                        batch_size=max(dec.batch_size, 32), device=device)
+                                        batch_size=max(dec.batch_size, 32), device=device,
+                                        cache=dec.cache)
                for name, split in (("train", tr), ("dev", dev))}
     trainer_cfg = build_config(TrainerConfig, {**params.get("trainer", {}),
                                                "max_epochs": sp.max_epochs}, where=f"{P}.trainer")
@@ -187,9 +195,26 @@ def evaluate_title_generation(l2r_baseline: dict[str, Any], r2l_baseline: dict[s
                                batch_size=build_config(DataConfig, params.get("data")).batch_size)
 
 
+def lead_n_baseline(encoded: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Lead-N baseline: N tuned on dev (ROUGE-L), scored on the same test pairs the models
+    decode, with the same metrics (:func:`kexue.models.title_gen.lead.lead_baseline`).
+
+    Returns:
+        The lead dict, or ``{"enabled": False}`` when ``lead.enabled`` is false.
+    """
+    cfg = build_config(LeadConfig, params.get("lead"), where=f"{P}.lead")
+    if not cfg.enabled:
+        return {"enabled": False}
+    out = lead_baseline(encoded["splits"]["dev"], encoded["splits"]["test"], cfg.max_n)
+    logger.info("lead-%d baseline on test: %s", out["n"], out["test"])
+    return {"enabled": True, **out}
+
+
 def report_title_generation(metrics: pd.DataFrame, samples: pd.DataFrame,
                             leakage: dict[str, Any], title_pairs: pd.DataFrame,
-                            params: dict[str, Any], run_id: str) -> str:
-    """Markdown report: metrics side by side, the split overlap (train titles seen again in
-    test), the leakage check, samples and an honest verdict."""
-    return render_report(metrics, samples, leakage, params, run_id, split_overlap(title_pairs))
+                            params: dict[str, Any], run_id: str,
+                            lead: dict[str, Any] | None = None) -> str:
+    """Markdown report: metrics side by side, the lead-N floor, the split overlap (train titles
+    seen again in test), the leakage check, samples and an honest verdict."""
+    return render_report(metrics, samples, leakage, params, run_id, split_overlap(title_pairs),
+                         lead)

@@ -6,6 +6,7 @@ from kedro.pipeline import Node, Pipeline
 from kexue.pipelines.title_generation.nodes import (
     encode_title_pairs,
     evaluate_title_generation,
+    lead_n_baseline,
     report_title_generation,
     train_title_bidirectional,
     train_title_l2r_baseline,
@@ -15,11 +16,14 @@ from kexue.pipelines.title_generation.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Encode -> train L2R / R2L baselines and bidirectional -> (second pass) -> evaluate -> report."""
+    """Encode -> lead-N; train L2R / R2L baselines and bidirectional -> (second pass) -> evaluate
+    -> report."""
     return Pipeline([
         Node(encode_title_pairs,
              inputs=["title_pairs", "title_vocab", "params:title_generation.data"],
              outputs="title_gen_encoded", name="encode_title_pairs_node"),
+        Node(lead_n_baseline, inputs=["title_gen_encoded", "params:title_generation"],
+             outputs="title_generation_lead", name="lead_n_baseline_node"),
         Node(train_title_l2r_baseline,
              inputs=["title_gen_encoded", "params:title_generation", "params:seed",
                      "title_gen_l2r_checkpoints"],
@@ -47,6 +51,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(report_title_generation,
              inputs=["title_generation_metrics", "title_generation_samples",
                      "title_generation_leakage", "title_pairs", "params:title_generation",
-                     "run_id"],
+                     "run_id", "title_generation_lead"],
              outputs="title_generation_report", name="report_title_generation_node"),
     ], tags=["title_generation"])
