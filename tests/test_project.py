@@ -227,3 +227,19 @@ def test_viz_build_shows_every_pipeline_dataset_and_family_tag(kedro_project):
     used = {d for d in pipelines["__default__"].datasets() if not d.startswith("params:")}
     assert used - {"parameters"} <= shown | {n["name"] for n in main["nodes"]}, sorted(
         used - shown)[:10]
+    # layers: kedro-viz shows them only when no node reads a later layer than it writes
+    # (it silently drops them on a cycle); every persisted dataset has one
+    assert main["layers"] == ["raw", "intermediate", "primary", "feature", "model_input",
+                              "models", "model_output", "reporting"]
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+    from kedro.io import MemoryDataset
+
+    bootstrap_project(kedro_project)
+    with KedroSession.create(project_path=kedro_project) as session:
+        catalog = session.load_context().catalog
+    unlayered = [n["name"] for n in main["nodes"] if n["type"] == "data" and not n.get("layer")
+                 and not n["name"].startswith("params:") and n["name"] != "parameters"]
+    persisted = [name for name in unlayered
+                 if not isinstance(catalog.get(name), (MemoryDataset, type(None)))]
+    assert persisted == []
