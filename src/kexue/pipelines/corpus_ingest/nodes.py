@@ -7,11 +7,13 @@ unselected corpus is never touched and a selected-but-missing one fails fast.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Literal
 
 import pandas as pd
@@ -52,15 +54,21 @@ class DefaultCorpusConfig:
 
 @dataclass
 class SplitConfig:
-    """Fixed seeded split: fractions of dev and test (the rest is train)."""
+    """Fixed seeded split: fractions of dev and test (the rest is train), or, with ``by_file``,
+    the corpus' own split: ``{split: file-name pattern}`` (fnmatch on the file's base name,
+    e.g. LCSTS/CLGE ``{train: "*train*", dev: "*val*", test: "*test*"}``)."""
 
     dev: float = 0.1
     test: float = 0.1
     seed: int = 2019
+    by_file: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         if not (0.0 <= self.dev < 1 and 0.0 <= self.test < 1 and self.dev + self.test < 1):
             raise ValueError("split.dev and split.test must be in [0, 1) with dev + test < 1")
+        bad = sorted(set(self.by_file) - set(SPLITS))
+        if bad:
+            raise ValueError(f"split.by_file has unknown split(s) {bad}; use {list(SPLITS)}")
 
 
 @dataclass
@@ -198,7 +206,8 @@ def split_title_pairs(title_pairs_raw: pd.DataFrame, params: dict[str, Any]) -> 
     """Assign the fixed seeded train/dev/test split and validate the ``title_pairs`` table.
 
     The split is a seeded permutation of the pairs sorted by ``pair_id`` (a hash of file and
-    line), so it does not depend on the order the files were read in.
+    line), so it does not depend on the order the files were read in; with ``split.by_file``
+    it is the corpus' own split, read from the file names.
 
     Args:
         title_pairs_raw: Output of :func:`read_title_corpus`.
@@ -210,11 +219,26 @@ def split_title_pairs(title_pairs_raw: pd.DataFrame, params: dict[str, Any]) -> 
     cfg = build_config(CorpusIngestConfig, params, where=WHERE)
     df = title_pairs_raw.copy()
     df["pair_id"] = [_pair_id(cfg.corpus, f, int(n)) for f, n in zip(df["file"], df["line"])]
-    df["split"] = assign_splits(df["pair_id"].tolist(), cfg.split.dev, cfg.split.test,
-                                cfg.split.seed, groups=df["source"].tolist())
+    if cfg.split.by_file:
+        df["split"] = [_split_of_file(f, cfg.split.by_file) for f in df["file"]]
+    else:
+        df["split"] = assign_splits(df["pair_id"].tolist(), cfg.split.dev, cfg.split.test,
+                                    cfg.split.seed, groups=df["source"].tolist())
     df = df[["pair_id", "source", "target", "split", "file", "line"]].reset_index(drop=True)
     df["line"] = df["line"].astype("int64")
     return TitlePairsSchema.validate(df)
+
+
+def _split_of_file(file: str, by_file: dict[str, str]) -> str:
+    """The split whose ``split.by_file`` pattern matches the base name of ``file``."""
+    name = PurePath(file).name
+    hits = [split for split, pattern in by_file.items() if fnmatch.fnmatch(name, pattern)]
+    if len(hits) != 1:
+        raise ConfigError(
+            f"Invalid parameter '{WHERE}.split.by_file': file {name!r} matches "
+            f"{hits or 'no pattern'} of {by_file}. Fix: give each raw file exactly one "
+            "matching pattern, or remove split.by_file for the seeded split.")
+    return hits[0]
 
 
 def build_title_vocab(title_pairs: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
