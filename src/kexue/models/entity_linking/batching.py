@@ -132,7 +132,7 @@ class LinkingTrainDataset(Dataset):
         return out
 
 
-def _pad(rows: Sequence[Any], dtype: torch.dtype) -> torch.Tensor:
+def pad_rows(rows: Sequence[Any], dtype: torch.dtype) -> torch.Tensor:
     """Right-pad 1-D or 2-D rows with zeros to a ``(B, L[, F])`` tensor."""
     arrays = [np.asarray(r) for r in rows]
     length = max((a.shape[0] for a in arrays), default=0)
@@ -156,5 +156,5 @@ def collate(examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if key == "label":
             batch[key] = torch.tensor(values, dtype=torch.float32)
         else:
-            batch[key] = _pad(values, torch.long if key in _INT_KEYS else torch.float32)
+            batch[key] = pad_rows(values, torch.long if key in _INT_KEYS else torch.float32)
     return batch

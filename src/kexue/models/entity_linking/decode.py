@@ -8,8 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.models.entity_linking.batching import LinkingResources, TextItem, collate
+from kexue.models.entity_linking.batching import LinkingResources, TextItem, collate, pad_rows
 from kexue.models.entity_linking.candidates import AliasMatcher
+from kexue.models.entity_linking.inference import (
+    DescriptionCache,
+    pad_states,
+    score_encoded,
+    span_features,
+    to_device,
+)
 from kexue.models.entity_linking.module import EntityLinkingModule
 from kexue.models.entity_linking.pruning import candidate_ids
 
@@ -42,8 +49,47 @@ class LinkResult:
     n_candidates: int
 
 
+Pair = tuple[int, int, int, str]  # (text index, start, end, candidate id)
+
+
+def candidate_pairs(items: Sequence[TextItem], spans: Sequence[Sequence[tuple[int, int]]],
+                    matcher: AliasMatcher, links: Mapping[str, list[str]]) -> list[Pair]:
+    """Every (text, unique span, pruned candidate), in text, span and candidate order."""
+    pairs: list[Pair] = []
+    for t, (it, text_spans) in enumerate(zip(items, spans)):
+        for start, end in dict.fromkeys(text_spans):
+            for cand in candidate_ids(it.lower[start:end], matcher, links):
+                pairs.append((t, start, end, cand))
+    return pairs
+
+
+def best_per_span(items: Sequence[TextItem], pairs: Sequence[Pair], scores: np.ndarray,
+                  threshold: float) -> list[list[LinkResult]]:
+    """Per text, the best candidate of each span (first of equal scores) when ``>= threshold``."""
+    best: dict[tuple[int, int, int], tuple[float, str, int]] = {}
+    for (t, s, e, c), score in zip(pairs, scores):
+        key = (t, s, e)
+        prev = best.get(key)
+        n = prev[2] + 1 if prev else 1
+        if prev is None or score > prev[0]:
+            best[key] = (float(score), c, n)
+        else:
+            best[key] = (prev[0], prev[1], n)
+    results: list[list[LinkResult]] = [[] for _ in items]
+    for (t, s, e), (score, cand, n) in sorted(best.items()):
+        if score >= threshold:
+            results[t].append(LinkResult(items[t].text[s:e], s, cand, score, n))
+    return results
+
+
 class Linker:
     """Run NER then the matcher on raw texts.
+
+    :meth:`predict` (and :meth:`link`) encode each text once and each candidate description
+    once per model (:class:`~kexue.models.entity_linking.inference.DescriptionCache`, kept
+    across calls and dropped when the weights change); :meth:`link_per_pair` is the original
+    path that re-encodes text and description for every pair (the reference of the tests and
+    of ``bench/bench_linking.py``).
 
     Args:
         module: Trained module (eval mode).
@@ -61,51 +107,95 @@ class Linker:
         self.links = links
         self.batch_size = batch_size
         self.device = next(module.parameters()).device
+        self.descriptions = DescriptionCache(module.net, resources.description,
+                                             resources.max_desc_len, batch_size)
 
     def _to(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(self.device) for k, v in batch.items()}
+        return to_device(batch, self.device)
 
     def items(self, texts: Sequence[str]) -> list[TextItem]:
         return [self.resources.text_item(t, self.matcher) for t in texts]
 
     def ner(self, items: Sequence[TextItem], threshold: float) -> list[list[tuple[int, int]]]:
         """Predicted mention spans per text."""
-        out: list[list[tuple[int, int]]] = []
+        return self._encode_texts(items, threshold)[0]
+
+    @torch.no_grad()
+    def _encode_texts(self, items: Sequence[TextItem], threshold: float
+                      ) -> tuple[list[list[tuple[int, int]]], torch.Tensor | None]:
+        """NER spans per text and the padded BiLSTM states ``(T, L_max, 2H)`` (device).
+
+        The probabilities of all batches are copied to the host after the loop (one wait).
+        """
+        probs, states = [], []
         for b in range(0, len(items), self.batch_size):
             chunk = items[b:b + self.batch_size]
-            batch = collate([{"chars": it.chars, "words": it.word_ids, "pres1": it.pres1,
-                              "pres2": it.pres2} for it in chunk])
-            p1, p2 = self.module.ner_probs(self._to(batch))
+            batch = self._to(collate([{"chars": it.chars, "words": it.word_ids,
+                                       "pres1": it.pres1, "pres2": it.pres2} for it in chunk]))
+            h, p1, p2 = self.module.net.encode(batch["chars"], batch["pres1"], batch["pres2"],
+                                               batch.get("words"))
+            probs.append((p1, p2))
+            states.append(h)
+        out: list[list[tuple[int, int]]] = []
+        for p1, p2 in probs:
             p1, p2 = p1.float().cpu().numpy(), p2.float().cpu().numpy()
-            for i, it in enumerate(chunk):
-                n = len(it.lower)
+            for i in range(p1.shape[0]):
+                n = len(items[len(out)].lower)
                 out.append(decode_spans(p1[i, :n], p2[i, :n], threshold))
-        return out
+        return out, (pad_states(states) if states else None)
+
+    def predict(self, items: Sequence[TextItem], ner_threshold: float, link_threshold: float
+                ) -> tuple[list[list[tuple[int, int]]], list[list[LinkResult]]]:
+        """NER spans and linked mentions per text, each text encoded once."""
+        spans, h = self._encode_texts(items, ner_threshold)
+        return spans, self._link_encoded(items, spans, h, link_threshold)
 
     def link(self, items: Sequence[TextItem], spans: Sequence[Sequence[tuple[int, int]]],
              threshold: float) -> list[list[LinkResult]]:
         """Score every pruned candidate of every span; keep the argmax when ``>= threshold``."""
-        pairs: list[tuple[int, int, int, str]] = []  # (text index, start, end, candidate)
-        for t, (it, text_spans) in enumerate(zip(items, spans)):
-            for start, end in dict.fromkeys(text_spans):
-                for cand in candidate_ids(it.lower[start:end], self.matcher, self.links):
-                    pairs.append((t, start, end, cand))
+        _, h = self._encode_texts(items, 0.5)
+        return self._link_encoded(items, spans, h, threshold)
+
+    @torch.no_grad()
+    def _link_encoded(self, items: Sequence[TextItem], spans: Sequence[Sequence[tuple[int, int]]],
+                      h: torch.Tensor | None, threshold: float) -> list[list[LinkResult]]:
+        """:meth:`link` from the text states ``h (T, L_max, 2H)``: pairs batched by length."""
+        pairs = candidate_pairs(items, spans, self.matcher, self.links)
+        if not pairs or h is None:
+            return best_per_span(items, pairs, np.zeros(0, dtype=np.float32), threshold)
+        rows = self.descriptions.rows([c for _, _, _, c in pairs])
+        lengths = np.array([len(it.lower) for it in items], dtype=np.int64)
+        order = np.argsort(lengths[[t for t, _, _, _ in pairs]], kind="stable")
+        feats: dict[tuple[int, str], np.ndarray] = {}  # hand features per (text, entity)
+        scores = torch.zeros(len(pairs), device=self.device)
+        for b in range(0, len(pairs), self.batch_size):
+            idx = order[b:b + self.batch_size]
+            sf = []
+            for i in idx:
+                t, s, e, c = pairs[i]
+                f = feats.get((t, c))
+                if f is None:
+                    f = feats[(t, c)] = self.resources.features.features(
+                        items[t].lower, items[t].words, c)
+                sf.append(span_features(len(items[t].lower), s, e, f))
+            span_feats = pad_rows(sf, torch.float32).to(self.device, non_blocking=True)  # (B, L, 4)
+            width = span_feats.shape[1]
+            texts = np.array([pairs[i][0] for i in idx], dtype=np.int64)
+            mask = torch.from_numpy(np.arange(width)[None, :] < lengths[texts][:, None])
+            text_idx = torch.from_numpy(texts).to(self.device)
+            probs = score_encoded(self.module.net, h.index_select(0, text_idx)[:, :width],
+                                  mask.to(self.device), span_feats,
+                                  self.descriptions.gather(rows[idx]))
+            scores[torch.from_numpy(idx).to(self.device)] = probs.float()
+        return best_per_span(items, pairs, scores.cpu().numpy(), threshold)
+
+    def link_per_pair(self, items: Sequence[TextItem], spans: Sequence[Sequence[tuple[int, int]]],
+                      threshold: float) -> list[list[LinkResult]]:
+        """Reference path: one row per pair, text and description re-encoded for each."""
+        pairs = candidate_pairs(items, spans, self.matcher, self.links)
         scores = np.zeros(len(pairs), dtype=np.float32)
         for b in range(0, len(pairs), self.batch_size):
             chunk = pairs[b:b + self.batch_size]
             batch = collate([self.resources.pair(items[t], s, e, c) for t, s, e, c in chunk])
             scores[b:b + len(chunk)] = self.module.link_probs(self._to(batch)).float().cpu().numpy()
-        best: dict[tuple[int, int, int], tuple[float, str, int]] = {}
-        for (t, s, e, c), score in zip(pairs, scores):
-            key = (t, s, e)
-            prev = best.get(key)
-            n = prev[2] + 1 if prev else 1
-            if prev is None or score > prev[0]:
-                best[key] = (float(score), c, n)
-            else:
-                best[key] = (prev[0], prev[1], n)
-        results: list[list[LinkResult]] = [[] for _ in items]
-        for (t, s, e), (score, cand, n) in sorted(best.items()):
-            if score >= threshold:
-                results[t].append(LinkResult(items[t].text[s:e], s, cand, score, n))
-        return results
+        return best_per_span(items, pairs, scores, threshold)

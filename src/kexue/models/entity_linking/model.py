@@ -87,9 +87,51 @@ class JointLinker(nn.Module):
         p_end = torch.sigmoid(self.end_head(c)).squeeze(-1) * pres2  # (B, L)
         return h, p_start, p_end
 
+    def encode_query(self, h: Tensor, mask: Tensor, span_feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Pair side of the matcher: the query BiLSTM over ``[h, span features]``.
+
+        Args:
+            h: ``(B, L, 2H)`` NER BiLSTM states of the query.
+            mask: ``(B, L)`` query mask.
+            span_feats: ``(B, L, 4)`` ``[span 0/1, f1, f2, f3]``.
+
+        Returns:
+            ``q (B, L, 2H)`` query states and ``ys (B, 2H)``, their mean over the span.
+        """
+        q = self.query_lstm(torch.cat([h, span_feats.to(h.dtype)], -1), mask)  # (B, L, 2H)
+        span = (span_feats[..., 0] > 0) & mask  # (B, L)
+        return q, masked_mean(q, span, dim=1)  # (B, L, 2H), (B, 2H)
+
+    def encode_description(self, desc: Tensor, desc_words: Tensor | None = None
+                           ) -> tuple[Tensor, Tensor]:
+        """Entity side of the matcher: embedding + description BiLSTM.
+
+        Args:
+            desc: ``(B, M)`` description char ids (0 = padding).
+            desc_words: ``(B, M)`` description word ids per char (word-vector models only).
+
+        Returns:
+            ``d (B, M, 2H)`` states (zeros at padding) and ``d_mask (B, M)``.
+        """
+        d_mask = desc > 0  # (B, M)
+        d = self.embed(desc, desc_words) * d_mask.unsqueeze(-1)  # (B, M, D)
+        return self.desc_lstm(d, d_mask), d_mask  # (B, M, 2H), (B, M)
+
+    def match_head(self, q: Tensor, mask: Tensor, ys: Tensor, z_qd: Tensor, z_dq: Tensor
+                   ) -> Tensor:
+        """Logit from the pooled cross attentions ``z_qd, z_dq (B, heads*head_dim)`` and ``ys``."""
+        z = torch.cat([z_qd, z_dq, ys], -1)  # (B, 2*inner + 2H)
+        z = F.relu(self.match_hidden(self.match_dropout(z)))  # (B, dense)
+        return self.match_out(z).squeeze(-1)  # (B,)
+
     def match_logit(self, h: Tensor, mask: Tensor, span_feats: Tensor, desc: Tensor,
                     desc_words: Tensor | None = None) -> Tensor:
         """Binary matcher logit for (query span, candidate description) pairs.
+
+        :meth:`encode_query`, :meth:`encode_description`, the two cross attentions and
+        :meth:`match_head`, in this order (training depends on it: same ops, same dropout draws).
+        Inference encodes each description once instead
+        (:mod:`kexue.models.entity_linking.inference`).
 
         Args:
             h: ``(B, L, 2H)`` NER BiLSTM states of the query.
@@ -101,14 +143,9 @@ class JointLinker(nn.Module):
         Returns:
             ``(B,)`` logits; ``sigmoid`` gives the probability that the entity is the gold link.
         """
-        q = self.query_lstm(torch.cat([h, span_feats.to(h.dtype)], -1), mask)  # (B, L, 2H)
-        span = (span_feats[..., 0] > 0) & mask  # (B, L)
-        ys = masked_mean(q, span, dim=1)  # (B, 2H)
-        d_mask = desc > 0  # (B, M)
-        d = self.embed(desc, desc_words) * d_mask.unsqueeze(-1)  # (B, M, D)
-        d = self.desc_lstm(d, d_mask)  # (B, M, 2H)
+        q, ys = self.encode_query(h, mask, span_feats)  # (B, L, 2H), (B, 2H)
+        d, d_mask = self.encode_description(desc, desc_words)  # (B, M, 2H), (B, M)
         qd = self.attn_qd(q, d, d, key_mask=d_mask, query_mask=mask)  # (B, L, 8*16)
         dq = self.attn_dq(d, q, q, key_mask=mask, query_mask=d_mask)  # (B, M, 8*16)
-        z = torch.cat([masked_max(qd, mask, dim=1), masked_max(dq, d_mask, dim=1), ys], -1)
-        z = F.relu(self.match_hidden(self.match_dropout(z)))  # (B, dense)
-        return self.match_out(z).squeeze(-1)  # (B,)
+        return self.match_head(q, mask, ys, masked_max(qd, mask, dim=1),
+                               masked_max(dq, d_mask, dim=1))

@@ -21,7 +21,7 @@ def score_linker(bundle: Mapping[str, Any], entities: pd.DataFrame, aliases: pd.
     linker = load_linker(bundle, entities, pruned_matcher(aliases, pruning),
                          pruning["candidate_links"], data_cfg.eval_batch_size)
     items = linker.items([t for _, t in rows])
-    linked = linker.link(items, linker.ner(items, dec.ner_threshold), dec.link_threshold)
+    _, linked = linker.predict(items, dec.ner_threshold, dec.link_threshold)
     ids = [tid for tid, _ in rows]
     gold_all = gold_by_text(mentions, split)
     gold = {tid: gold_all.get(tid, []) for tid in ids}

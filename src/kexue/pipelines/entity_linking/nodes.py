@@ -111,8 +111,7 @@ def evaluate_linker(bundle: dict[str, Any], entities: pd.DataFrame, aliases: pd.
     ids = [tid for tid, _ in dev]
     with torch_threads(data_cfg.torch_threads):
         items = linker.items([t for _, t in dev])
-        ner = linker.ner(items, dec.ner_threshold)
-        linked = linker.link(items, ner, dec.link_threshold)
+        ner, linked = linker.predict(items, dec.ner_threshold, dec.link_threshold)
     ner_spans = dict(zip(ids, ner))
     pred = {tid: [(r.mention, r.offset, r.kb_id) for r in res] for tid, res in zip(ids, linked)}
     results = evaluate_stages(dev_text, gold, spans["raw"], spans["pruned"], ner_spans, pred)
@@ -152,7 +151,7 @@ def predict_submission(bundle: dict[str, Any], entities: pd.DataFrame, aliases: 
     for b in range(0, len(texts), 1024):  # bounded memory on the 10k-text develop.json
         items = linker.items(texts[b:b + 1024])
         with torch_threads(data_cfg.torch_threads):
-            linked = linker.link(items, linker.ner(items, dec.ner_threshold), dec.link_threshold)
+            _, linked = linker.predict(items, dec.ner_threshold, dec.link_threshold)
         for tid, text, res in zip(ids[b:b + 1024], texts[b:b + 1024], linked):
             mention_data = [{"kb_id": r.kb_id, "mention": r.mention, "offset": str(r.offset)}
                             for r in res]
