@@ -1,0 +1,85 @@
+"""``kedro runs list | show | rerun`` (kexue.cli, kexue.runs): earlier runs by version."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from kexue import runs as R
+from kexue.cli import cli
+from tests.conftest import allow_embedded_data
+from tests.pipelines.tricks.test_versioning import TINY_GPU
+
+
+def test_pinned_inputs_and_command_by_hand():
+    manifest = {"datasets": {"a": {"loaded": None, "saved": "V1"}, "b": {"loaded": "V0",
+                                                                         "saved": None},
+                             "c": {"loaded": None, "saved": None}}}
+    assert R.pinned_inputs(manifest, ["a", "b", "c", "d", "params:x"]) == {"a": "V1", "b": "V0"}
+    assert R.rerun_command("gpu", ["tricks"], ["n"], {"a": "V1"}) == [
+        "kedro", "run", "--env", "gpu", "--pipelines", "tricks", "--from-nodes", "n",
+        "--load-versions", "a:V1"]
+    with pytest.raises(KeyError, match="did not touch dataset 'z'"):
+        R.version_seen(manifest, "z")
+
+
+@pytest.mark.slow
+def test_runs_cli_lists_shows_and_reruns_pinned(kedro_project, kedro_run, monkeypatch):
+    allow_embedded_data(kedro_project)
+    other = {**TINY_GPU, "image_ingest": {**TINY_GPU["image_ingest"],
+                                          "split": {"n_val": 100, "n_test": 500}}}
+    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)      # A
+    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=other)         # B
+    root = kedro_project / "data/gpu"
+    a, b = sorted(p.name for p in (root / "08_reporting/run_manifest.json").iterdir())
+    monkeypatch.chdir(kedro_project)
+    runner = CliRunner()
+
+    listed = runner.invoke(cli, ["runs", "list", "--env", "gpu"])
+    assert listed.exit_code == 0, listed.output
+    lines = [line for line in listed.output.splitlines() if line[:4].isdigit()]
+    assert [line.split()[0] for line in lines] == [a, b]
+
+    shown = runner.invoke(cli, ["runs", "show", a, "tricks_metrics", "--env", "gpu"])
+    assert shown.exit_code == 0, shown.output
+    metrics_a = pd.read_csv(root / f"08_reporting/tricks_metrics.csv/{a}/tricks_metrics.csv")
+    assert f"== tricks_metrics @ {a}" in shown.output
+    for run in metrics_a["run"]:
+        assert run in shown.output
+    assert str(metrics_a["test_acc"].iloc[0])[:4] in shown.output
+
+    dry = runner.invoke(cli, ["runs", "rerun", a, "--env", "gpu", "--pipelines", "tricks",
+                              "--from-nodes", "select_tricks_images_node", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"images_test:{a}" in dry.output and f"images_train:{a}" in dry.output
+    assert len(list((root / "08_reporting/run_manifest.json").iterdir())) == 2   # nothing ran
+
+    monkeypatch.setattr("kexue.cli._session", _tiny_session(TINY_GPU))
+    again = runner.invoke(cli, ["runs", "rerun", a, "--env", "gpu", "--pipelines", "tricks",
+                                "--from-nodes", "select_tricks_images_node"])
+    assert again.exit_code == 0, again.output
+    c = max(p.name for p in (root / "08_reporting/run_manifest.json").iterdir())
+    assert c not in (a, b)
+    manifest_c = json.loads((root / f"08_reporting/run_manifest.json/{c}/run_manifest.json")
+                            .read_text())
+    assert manifest_c["datasets"]["images_test"]["loaded"] == a
+    test = {v: pd.read_parquet(root / f"05_model_input/tricks_test.parquet/{v}/"
+                               "tricks_test.parquet") for v in (a, b, c)}
+    pd.testing.assert_frame_equal(test[c], test[a])
+    assert not test[b].equals(test[a])
+
+
+def _tiny_session(params):
+    """The CLI's session with the tests' tiny sizes as runtime params (a user passes none)."""
+    def make(env):
+        from pathlib import Path
+
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+
+        bootstrap_project(Path.cwd())
+        return KedroSession.create(project_path=Path.cwd(), env=env, runtime_params=params)
+    return make
