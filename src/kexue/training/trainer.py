@@ -138,10 +138,9 @@ def progress_bar(setting: Any) -> bool:
     """``auto``: a progress bar only when stderr is a terminal and ``CI`` is unset, so cron,
     Airflow and CI logs stay free of carriage-return noise; ``true`` / ``false`` force it."""
     if setting == "auto":
-        import os
-        import sys
+        from kexue.progress import on_terminal
 
-        return bool(sys.stderr.isatty()) and not os.environ.get("CI")
+        return on_terminal()
     return bool(setting)
 
 

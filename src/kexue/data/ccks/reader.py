@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kexue.data.ccks.kb import ColumnBuffer, el_preprocess, strip_title_marks
+from kexue.progress import track
 
 if TYPE_CHECKING:  # kexue.io pulls in torch; the readers only need Line's shape
     from kexue.io import Line
@@ -180,7 +181,7 @@ def read_kb(lines: Iterable[Line], rejects: Rejects, file: str = "kb_data",
     buf = ColumnBuffer(ENTITY_SCHEMA, chunk)
     first_seen: dict[str, int] = {}
     alias_ids: dict[str, list[str]] = {}
-    for line in lines:
+    for line in track(lines, f"reading {file}", unit=" lines"):
         stats.read += 1
         try:
             obj = _parse_object(line)
@@ -264,7 +265,7 @@ def read_texts(lines: Iterable[Line], rejects: Rejects, file: str, path: str = "
     seen: dict[str, int] = {}
     t_ids, t_texts, t_nm, t_nbad = [], [], [], []
     m_tid, m_mention, m_offset, m_kb = [], [], [], []
-    for line in lines:
+    for line in track(lines, f"reading {file}", unit=" lines"):
         stats.read += 1
         try:
             obj = _parse_object(line)

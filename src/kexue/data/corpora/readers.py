@@ -35,6 +35,7 @@ from kedro.io import AbstractDataset, DatasetError
 
 from kexue.data.corpora.schemas import RECORD_MAX_CHARS
 from kexue.io.lines import Line, LineSource
+from kexue.progress import track
 
 Layout = Literal["auto", "to_title", "title_abstract"]
 LAYOUTS: tuple[str, ...] = ("auto", "to_title", "title_abstract")
@@ -119,7 +120,7 @@ def parse_pair_lines(lines: Iterable[Line], file: str, layout: Layout = "auto") 
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; use one of {list(LAYOUTS)}")
-    for line in lines:
+    for line in track(lines, f"reading {file}", unit=" lines"):
         raw = line.text
         if line.error:
             yield Reject(file, line.no, "invalid_utf8", raw, line.error)
