@@ -113,11 +113,12 @@ def to_html(run: Mapping[str, Any], sections: Sequence[Mapping[str, Any]],
     else:
         out.append("<p id=data-versions>Datasets are not versioned in this env (run with "
                    "<code>--env gpu</code> to version every artifact).</p>")
-    out.append("</header><nav><h2>Contents</h2><ul>")
+    out.append("</header><nav><h2>Contents</h2><ul>"
+               '<li><a href="#section-rejects">Ingest funnel and rejects</a></li>')
     out += [f'<li><a href="#section-{s["key"]}">{html.escape(s["title"])}</a> '
             f'<span class="status {_slug(s["status"])}">{s["status"]}</span></li>'
             for s in sections]
-    out.append('<li><a href="#section-rejects">Ingest funnel and rejects</a></li></ul></nav>')
+    out.append("</ul></nav>")
     out.append('<section id="section-rejects" data-status="summary"><h2>Ingest funnel and '
                "rejects</h2>")
     rows = rejects_rows(sections)
