@@ -43,7 +43,7 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
                                            "prior": {"trainer": {"max_epochs": 1}}}),
     }
     pipelines = ["image_ingest", "tricks", "ccks_ingest", "entity_linking", "corpus_ingest",
-                 "title_generation", "vqvae"]
+                 "title_generation", "vqvae", "reporting"]
     allow_embedded_data(kedro_project)         # CPU-sized embedded data, deliberately
     kedro_run(kedro_project, pipelines, env="gpu", runtime_params=runtime)
 
@@ -59,6 +59,7 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
         assert dataset_dir.name == f.name, f
         stamps.add(version_dir.name)
     assert len(stamps) == 1  # one run = one save version shared by every artifact (lineage key)
+    assert (data / "gpu" / "08_reporting" / "report.html").is_dir()     # the report too
     # in-memory hand-offs of base are persisted (and versioned) by the gpu catch-all
     artifacts = {f.name for f in (data / "gpu" / "09_run_artifacts").rglob("*.pkl") if f.is_file()}
     assert {"ccks_sources.pkl", "ccks_train_stats.pkl", "ccks_kb_ids.pkl",

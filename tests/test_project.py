@@ -14,7 +14,7 @@ import torch
 from tests.conftest import PROJECT_ROOT
 
 PIPELINES = ["image_ingest", "tricks", "ccks_ingest", "entity_linking", "corpus_ingest",
-             "title_generation", "vqvae", "nvae", "text_classification"]
+             "title_generation", "vqvae", "nvae", "text_classification", "reporting"]
 TRAINING_PIPELINES = ["tricks", "entity_linking", "title_generation", "vqvae", "nvae",
                       "text_classification"]
 PIPELINE_DIR = PROJECT_ROOT / "src" / "kexue" / "pipelines"

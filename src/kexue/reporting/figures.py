@@ -4,21 +4,12 @@ funnel. Each function returns PNG bytes (``None`` when there is nothing to draw)
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-
-def png_bytes(fig: Any, dpi: int = 90) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+from kexue.io.figures import figure_png as png_bytes
 
 
 def curves(histories: Mapping[str, pd.DataFrame | Sequence[dict[str, Any]] | None],
