@@ -13,6 +13,7 @@ from kexue.models.entity_linking.batching import LinkingResources
 from kexue.models.entity_linking.candidates import AliasMatcher
 from kexue.models.entity_linking.config import ModelConfig
 from kexue.models.entity_linking.decode import Linker
+from kexue.models.entity_linking.description_cache import weight_version
 from kexue.models.entity_linking.features import (
     EntityFeatureCache,
     ObjectMatcher,
@@ -21,7 +22,6 @@ from kexue.models.entity_linking.features import (
     segment,
     segment_memo,
 )
-from kexue.models.entity_linking.inference import weight_version
 from kexue.models.entity_linking.module import EntityLinkingModule
 from kexue.models.entity_linking.pruning import candidate_ids
 from kexue.models.entity_linking.vocab import CharVocab

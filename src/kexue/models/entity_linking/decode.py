@@ -10,8 +10,8 @@ import torch
 
 from kexue.models.entity_linking.batching import LinkingResources, TextItem, collate, pad_rows
 from kexue.models.entity_linking.candidates import AliasMatcher
+from kexue.models.entity_linking.description_cache import DescriptionCache
 from kexue.models.entity_linking.inference import (
-    DescriptionCache,
     pad_states,
     score_encoded,
     span_features,
@@ -86,7 +86,7 @@ class Linker:
     """Run NER then the matcher on raw texts.
 
     :meth:`predict` (and :meth:`link`) encode each text once and each candidate description
-    once per model (:class:`~kexue.models.entity_linking.inference.DescriptionCache`, kept
+    once per model (:class:`~kexue.models.entity_linking.description_cache.DescriptionCache`, kept
     across calls and dropped when the weights change); :meth:`link_per_pair` is the original
     path that re-encodes text and description for every pair (the reference of the tests and
     of ``bench/bench_linking.py``).
@@ -181,11 +181,9 @@ class Linker:
             span_feats = pad_rows(sf, torch.float32).to(self.device, non_blocking=True)  # (B, L, 4)
             width = span_feats.shape[1]
             texts = np.array([pairs[i][0] for i in idx], dtype=np.int64)
-            mask = torch.from_numpy(np.arange(width)[None, :] < lengths[texts][:, None])
             text_idx = torch.from_numpy(texts).to(self.device)
             probs = score_encoded(self.module.net, h.index_select(0, text_idx)[:, :width],
-                                  mask.to(self.device), span_feats,
-                                  self.descriptions.gather(rows[idx]))
+                                  lengths[texts], span_feats, self.descriptions.gather(rows[idx]))
             scores[torch.from_numpy(idx).to(self.device)] = probs.float()
         return best_per_span(items, pairs, scores.cpu().numpy(), threshold)
 

@@ -6,7 +6,8 @@ reference) re-runs the NER BiLSTM of the text and the description encoder for EV
 
 * the text BiLSTM states ``h`` come from the NER pass (one per text);
 * each candidate's description is encoded once (embedding + BiLSTM) and kept in a
-  :class:`DescriptionCache` across texts and calls;
+  :class:`~kexue.models.entity_linking.description_cache.DescriptionCache` across texts and
+  calls;
 * only the rest runs per pair, batched (pairs sorted by text length): the query BiLSTM over
   ``[h, span features]``, the attention projections (one fused matmul per side), the two
   attentions (the fused ``scaled_dot_product_attention`` kernel) and the Dense head.
@@ -15,6 +16,10 @@ Same model function as :meth:`JointLinker.match_logit`; the scores agree with th
 to float rounding (batch composition and the fused kernels round differently), and the
 predictions are the same (tested on the default world's submission).
 
+Device: everything runs on the model's device; row lengths are known on the host, so no step
+waits for the device (:func:`bilstm` replaces ``AlignedBiLSTM.forward``'s mask check and
+length copy); the scores of a call are copied to the host once, at its end.
+
 Shapes: ``B`` pairs, ``L`` text length, ``M`` description length, ``2H`` BiLSTM output,
 ``I = heads * head_dim``.
 """
@@ -22,17 +27,17 @@ Shapes: ``B`` pairs, ``L`` text length, ``M`` description length, ``2H`` BiLSTM 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from kexue.models.entity_linking.batching import pad_rows
 from kexue.models.entity_linking.model import JointLinker
-from kexue.nn import MultiHeadAttention, masked_max
+from kexue.nn import AlignedBiLSTM, MultiHeadAttention, masked_max, masked_mean
 
 
 def split_heads(x: Tensor, heads: int) -> Tensor:
@@ -73,127 +78,39 @@ def fused_linear(x: Tensor, layers: Sequence[torch.nn.Linear]) -> Tensor:
     return F.linear(x, torch.cat([layer.weight for layer in layers]), bias)
 
 
-def weight_version(module: torch.nn.Module) -> tuple[tuple[int, int], ...]:
-    """Fingerprint of the weights: every parameter's storage address and in-place version.
+def bilstm(layer: AlignedBiLSTM, x: Tensor, lengths: np.ndarray) -> Tensor:
+    """``layer(x, mask)`` with the row lengths known on the host (no device sync).
 
-    An optimizer step, ``load_state_dict`` (``copy_``) or EMA swap bumps ``Tensor._version``;
-    ``.to(device)`` moves the storage. Either changes the fingerprint.
-    """
-    return tuple((p.data_ptr(), p._version) for p in module.parameters())
-
-
-class DescriptionCache:
-    """Encoded descriptions of one model, keyed by entity id, on the model's device.
-
-    Per entity it holds the description BiLSTM states ``d (M_e, 2H)`` in a padded table
-    ``(capacity, max_len, 2H)`` (grown by doubling) with host-side lengths, so a batch is
-    sliced to its longest description without a device sync. The attention projections of
-    ``d`` are recomputed per batch (one matmul): caching them would take ``3 * heads *
-    head_dim / 2H`` = 12x the memory at the CPU defaults, 3x at Su's sizes.
-
-    Validity: entries belong to one weight version (:func:`weight_version`). Every
-    :meth:`rows` call compares the model's fingerprint with the cached one and drops the whole
-    cache when the weights were trained, reloaded or moved, so a cached encoding never outlives
-    the weights that produced it. Memory is bounded by ``max_bytes``: when new entries would
-    exceed it, the cache is emptied first (then refilled by the entities of the current call).
+    ``AlignedBiLSTM.forward`` checks the mask and copies its lengths to the host (two waits per
+    call on a GPU); inference knows every length already. Same packing, same kernel.
 
     Args:
-        net: The model (eval mode for inference).
-        encode_inputs: ``entity id -> (char ids, word ids or None)``
-            (``LinkingResources.description``; at most ``max_len`` chars).
-        max_len: Longest description (``ModelConfig.max_desc_len``).
-        batch_size: Descriptions per encoder batch.
-        max_bytes: Memory budget of the table.
+        layer: The BiLSTM.
+        x: ``(B, L, D)``; lengths: ``(B,)`` host lengths, each ``>= 1``.
+
+    Returns:
+        ``(B, L, 2H)``, zeros at padding.
     """
-
-    def __init__(self, net: JointLinker,
-                 encode_inputs: Callable[[str], tuple[list[int], list[int] | None]],
-                 max_len: int, batch_size: int = 128, max_bytes: int = 512 * 2**20) -> None:
-        self.net = net
-        self.encode_inputs = encode_inputs
-        self.max_len = max_len
-        self.batch_size = batch_size
-        self.max_rows = max(1, max_bytes // (max_len * net.desc_lstm.output_size * 4))
-        self.clear()
-
-    def clear(self) -> None:
-        """Forget every entry (and the weight fingerprint)."""
-        self.row: dict[str, int] = {}
-        self.lengths = np.zeros(0, dtype=np.int64)
-        self.table: Tensor | None = None  # (capacity, max_len, 2H)
-        self.version: tuple[tuple[int, int], ...] | None = None
-
-    def __len__(self) -> int:
-        return len(self.row)
-
-    def _reserve(self, n: int, like: Tensor) -> Tensor:
-        """The table with room for ``n`` rows (doubling its capacity when needed)."""
-        if self.table is None or self.table.shape[0] < n:
-            capacity = max(n, 2 * (0 if self.table is None else self.table.shape[0]), 64)
-            table = like.new_zeros(capacity, self.max_len, like.shape[-1])
-            if self.table is not None:
-                table[:len(self.row)] = self.table[:len(self.row)]
-            self.table = table
-        return self.table
-
-    @torch.no_grad()
-    def _encode(self, ids: Sequence[str]) -> None:
-        """Encode the descriptions of new ``ids`` in batches into the next table rows."""
-        device = next(self.net.parameters()).device
-        lengths = []
-        for b in range(0, len(ids), self.batch_size):
-            inputs = [self.encode_inputs(e) for e in ids[b:b + self.batch_size]]
-            desc = pad_rows([c for c, _ in inputs], torch.long).to(device)  # (b, M)
-            words = None
-            if inputs[0][1] is not None:
-                words = pad_rows([w for _, w in inputs], torch.long).to(device)
-            d, _ = self.net.encode_description(desc, words)  # (b, M, 2H), zeros at padding
-            start = len(self.row)
-            table = self._reserve(start + d.shape[0], d)
-            table[start:start + d.shape[0], :d.shape[1]] = d
-            for e, (c, _) in zip(ids[b:b + self.batch_size], inputs):
-                self.row[e] = len(self.row)
-                lengths.append(len(c))
-        self.lengths = np.concatenate([self.lengths, np.asarray(lengths, dtype=np.int64)])
-
-    def rows(self, ids: Sequence[str]) -> np.ndarray:
-        """Table rows of ``ids`` (encoding the missing ones first, in one pass)."""
-        version = weight_version(self.net)
-        if version != self.version:
-            self.clear()
-            self.version = version
-        missing = list(dict.fromkeys(e for e in ids if e not in self.row))
-        if missing and len(self.row) + len(missing) > self.max_rows:
-            self.clear()
-            self.version = version
-            missing = list(dict.fromkeys(ids))
-        if missing:
-            self._encode(missing)
-        return np.fromiter((self.row[e] for e in ids), dtype=np.int64, count=len(ids))
-
-    def gather(self, rows: np.ndarray) -> tuple[Tensor, Tensor]:
-        """``d (B, M, 2H)`` and ``d_mask (B, M)`` of table rows, ``M`` = their longest."""
-        if self.table is None:
-            raise RuntimeError("DescriptionCache.gather before rows()")
-        lengths = self.lengths[rows]
-        width = int(lengths.max())
-        idx = torch.from_numpy(rows).to(self.table.device)
-        d = self.table.index_select(0, idx)[:, :width]  # (B, M, 2H)
-        mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None])
-        return d, mask.to(self.table.device, non_blocking=True)
+    B, L, _ = x.shape
+    packed = pack_padded_sequence(x, torch.from_numpy(lengths), batch_first=True,
+                                  enforce_sorted=False)
+    out, _ = layer.lstm(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=L)  # (B, L, 2H)
+    mask = torch.from_numpy(np.arange(L)[None, :] < lengths[:, None]).to(x.device)
+    return out.masked_fill(~mask.unsqueeze(-1), 0.0)
 
 
 @torch.no_grad()
-def score_encoded(net: JointLinker, h: Tensor, mask: Tensor, span_feats: Tensor,
+def score_encoded(net: JointLinker, h: Tensor, lengths: np.ndarray, span_feats: Tensor,
                   desc: tuple[Tensor, Tensor]) -> Tensor:
     """Matcher probabilities of pairs from text states and cached descriptions.
 
     Args:
         net: The model.
         h: ``(B, L, 2H)`` NER BiLSTM states of each pair's text.
-        mask: ``(B, L)`` text mask.
+        lengths: ``(B,)`` host text lengths (``L`` = their max).
         span_feats: ``(B, L, 4)`` ``[span 0/1, f1, f2, f3]``.
-        desc: :meth:`DescriptionCache.gather` of each pair's candidate.
+        desc: ``DescriptionCache.gather`` of each pair's candidate: ``d (B, M, 2H)``, ``d_mask``.
 
     Returns:
         ``(B,)`` probabilities (on the model's device; no host sync).
@@ -202,7 +119,10 @@ def score_encoded(net: JointLinker, h: Tensor, mask: Tensor, span_feats: Tensor,
     qd_layer, dq_layer = net.attn_qd, net.attn_dq
     k_qd, v_qd, q_dq = fused_linear(d, [qd_layer.k_proj, qd_layer.v_proj, dq_layer.q_proj]
                                     ).chunk(3, dim=-1)  # (B, M, I) each
-    q, ys = net.encode_query(h, mask, span_feats)  # (B, L, 2H), (B, 2H)
+    L = h.shape[1]
+    mask = torch.from_numpy(np.arange(L)[None, :] < lengths[:, None]).to(h.device)  # (B, L)
+    q = bilstm(net.query_lstm, torch.cat([h, span_feats.to(h.dtype)], -1), lengths)  # (B, L, 2H)
+    ys = masked_mean(q, (span_feats[..., 0] > 0) & mask, dim=1)  # (B, 2H): encode_query
     proj = fused_linear(q, [qd_layer.q_proj, dq_layer.k_proj, dq_layer.v_proj])  # (B, L, 3I)
     q_qd, k_dq, v_dq = proj.chunk(3, dim=-1)  # (B, L, I) each
     qd = attend(qd_layer, split_heads(q_qd, qd_layer.heads), split_heads(k_qd, qd_layer.heads),
@@ -228,5 +148,5 @@ def pad_states(chunks: Sequence[Tensor]) -> Tensor:
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Tensor]:
-    """Move a collated batch to ``device`` (non-blocking from pinned memory on a GPU)."""
+    """Move a collated batch to ``device`` (queued, no wait for the device)."""
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
