@@ -120,24 +120,27 @@ def test_joint_greedy_cached_equals_full_prefix(models, enc_inputs):
 
 
 @pytest.mark.parametrize("name", ["baseline", "bidirectional"])
-def test_cached_decoding_feeds_one_token_per_lstm_call(models, enc_inputs, name):
-    """No re-run of the prefix: every decoder-LSTM call sees a length-1 input (the full-prefix
-    reference sees the growing prefix, so the same hook tells the two apart)."""
+def test_cached_decoding_embeds_only_the_newest_tokens(models, enc_inputs, name):
+    """No re-run of the prefix: each decoding step embeds one token per hypothesis (at most
+    2 directions x B x k, never growing), while the full-prefix reference embeds the whole,
+    growing prefix (the same hook tells the two apart)."""
     model = models[name]
     enc = model.encode(enc_inputs)
+    B, k = enc_inputs.shape[0], 3
     seen: dict[bool, list[int]] = {True: [], False: []}
     mode = {"cache": True}
-    hooks = [m.register_forward_hook(lambda mod, inp, out: seen[mode["cache"]].append(inp[0].shape[1]))
-             for d in model.decoders.values() for m in (d.rnn1, d.rnn2)]
+    hook = model.embedding.register_forward_hook(
+        lambda mod, inp, out: seen[mode["cache"]].append(inp[0].numel()))
     try:
         for c in (True, False):
             mode["cache"] = c
             if model.bidirectional:
-                beam.bidirectional_beam_search(model, enc, 3, 12, cache=c)
+                beam.bidirectional_beam_search(model, enc, k, 12, cache=c)
             else:
-                beam.beam_search(model, enc, "l2r", 3, 12, cache=c)
+                beam.beam_search(model, enc, "l2r", k, 12, cache=c)
     finally:
-        for h in hooks:
-            h.remove()
-    assert seen[True] and set(seen[True]) == {1}
-    assert max(seen[False]) > 1
+        hook.remove()
+    per_step = (2 if model.bidirectional else 1) * B * k
+    assert len(seen[True]) >= 3 and max(seen[True]) <= per_step
+    assert all(a >= b for a, b in zip(seen[True], seen[True][1:]))  # never grows
+    assert max(seen[False]) > per_step

@@ -172,16 +172,32 @@ def greedy_decode(model: Any, enc: dict[str, Tensor], direction: str = "l2r",
     return (titles, score.tolist()) if with_scores else titles
 
 
+def _stacked_init(B: int, k: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Both directions' start state: hyps (2, B, k, 1) [L2R START; R2L END], scores, finished."""
+    hyps, scores, finished = _init(2 * B, k, START, device)
+    hyps[B:] = END
+    return hyps.view(2, B, k, 1), scores.view(2, B, k), finished.view(2, B, k)
+
+
+def _stacked_log_probs(probs: Tensor) -> Tensor:
+    """(2, ..., V) probabilities of [L2R; R2L] -> ``log(p + 1e-6)`` with each direction's
+    excluded ids set to -inf."""
+    logp = torch.log(probs.float() + EPS)
+    for e, d in enumerate(("l2r", "r2l")):
+        logp[e][..., list(SPEC[d][2])] = float("-inf")
+    return logp
+
+
 def bidirectional_beam_search(model: Any, enc: dict[str, Tensor], beam_size: int = 3,
                               max_len: int = 64, *, cache: bool = True,
                               with_scores: bool = False) -> Any:
     """Su's bidirectional beam search (``gen_sent``), batched over sources and k*k pairs.
 
-    Each step scores all B*k*k (L2R_i, R2L_j) pairs in one call (cached: LSTM states once per
-    hypothesis, only the cross-direction attention and the classifier per pair; full-prefix
-    reference: ``model.pair_next_probs`` on the source repeated k*k times), averages L2R_i's
-    probabilities over the R2L hypotheses j (and R2L_j's over i), and does a standard beam step
-    per direction.
+    Each step scores all B*k*k (L2R_i, R2L_j) pairs in one call (cached: both directions fused,
+    LSTM states once per hypothesis, only the cross-direction attention and the classifier per
+    pair; full-prefix reference: ``model.pair_next_probs`` on the source repeated k*k times),
+    averages L2R_i's probabilities over the R2L hypotheses j (and R2L_j's over i), and does a
+    standard beam step per direction (both directions in one stacked call).
 
     Returns:
         (titles, directions): B title id lists in reading order, and which direction each came
@@ -189,41 +205,38 @@ def bidirectional_beam_search(model: Any, enc: dict[str, Tensor], beam_size: int
     """
     B, k = enc["x_max"].shape[0], beam_size
     device = enc["x_max"].device
-    yl, sl, fl = _init(B, k, START, device)
-    yr, sr, fr = _init(B, k, END, device)
+    hyps, scores, finished = _stacked_init(B, k, device)  # (2, B, k, 1), (2, B, k), (2, B, k)
+    ends = torch.tensor([END, START], device=device).view(2, 1, 1)  # each direction's end id
     stepper = steppers.pair(model, enc, k, cache)
     alive = torch.arange(B, device=device)
     results: list[list[int] | None] = [None] * B
     chosen: list[str] = [""] * B
     best_scores = [float("-inf")] * B
     for step in range(max_len):
-        pl, pr = stepper.probs(yl, yr)  # (n, k, k, V) each
-        pl = pl.mean(dim=2)  # L2R_i averaged over the R2L hypotheses j -> (n, k, V)
-        pr = pr.mean(dim=1)  # R2L_j averaged over the L2R hypotheses i -> (n, k, V)
-        yl, sl, fl, ol = _expand(yl, sl, fl, _log_probs(pl, "l2r"), k, END)
-        yr, sr, fr, orr = _expand(yr, sr, fr, _log_probs(pr, "r2l"), k, START)
-        stepper.select(ol, orr)
-        lb, rb = sl.argmax(1), sr.argmax(1)  # (n,)
-        ls, rs = sl.gather(1, lb[:, None])[:, 0], sr.gather(1, rb[:, None])[:, 0]
-        l_end = fl.gather(1, lb[:, None])[:, 0]
-        r_end = fr.gather(1, rb[:, None])[:, 0]
+        n, t = hyps.shape[1], hyps.shape[-1]
+        # own direction's next-token probs averaged over the other direction's hypotheses
+        logp = _stacked_log_probs(stepper.probs(hyps).mean(dim=3))  # (2, n, k, V)
+        h, s, f, origin = _expand(hyps.view(2 * n, k, t), scores.view(2 * n, k),
+                                  finished.view(2 * n, k), logp.view(2 * n, k, -1), k,
+                                  ends.expand(2, n, 1).reshape(2 * n, 1))
+        hyps, scores, finished = h.view(2, n, k, t + 1), s.view(2, n, k), f.view(2, n, k)
+        stepper.select(origin.view(2, n, k))
+        best = scores.argmax(-1, keepdim=True)  # (2, n, 1)
+        bs, bf = scores.gather(-1, best)[..., 0], finished.gather(-1, best)[..., 0]  # (2, n)
         last = step == max_len - 1
-        take_l = (l_end | last) & (ls >= rs)
-        take_r = ~take_l & ((r_end & (rs >= ls)) | last)
+        take_l = (bf[0] | last) & (bs[0] >= bs[1])
+        take_r = ~take_l & ((bf[1] & (bs[1] >= bs[0])) | last)
         done = take_l | take_r
         for r in done.nonzero().flatten().tolist():
-            b = int(alive[r])
-            if bool(take_l[r]):
-                results[b], chosen[b] = strip(yl[r, lb[r]].tolist(), "l2r"), "l2r"
-                best_scores[b] = float(ls[r])
-            else:
-                results[b], chosen[b] = strip(yr[r, rb[r]].tolist(), "r2l"), "r2l"
-                best_scores[b] = float(rs[r])
+            b, e = int(alive[r]), 0 if bool(take_l[r]) else 1
+            d = ("l2r", "r2l")[e]
+            results[b], chosen[b] = strip(hyps[e, r, best[e, r, 0]].tolist(), d), d
+            best_scores[b] = float(bs[e, r])
         if bool(done.all()):
             break
         keep = (~done).nonzero().flatten()
-        if len(keep) < yl.shape[0]:
-            yl, sl, fl, yr, sr, fr = yl[keep], sl[keep], fl[keep], yr[keep], sr[keep], fr[keep]
+        if len(keep) < n:
+            hyps, scores, finished = hyps[:, keep], scores[:, keep], finished[:, keep]
             alive = alive[keep]
             stepper.keep(keep)
     titles = [r if r is not None else [] for r in results]
@@ -241,19 +254,15 @@ def joint_greedy(model: Any, enc: dict[str, Tensor], max_len: int = 64, *,
     """
     B = enc["x_max"].shape[0]
     device = enc["x_max"].device
-    yl = torch.full((B, 1, 1), START, dtype=torch.long, device=device)
-    yr = torch.full((B, 1, 1), END, dtype=torch.long, device=device)
-    fl = torch.zeros(B, dtype=torch.bool, device=device)
-    fr = torch.zeros(B, dtype=torch.bool, device=device)
+    hyps, _, finished = _stacked_init(B, 1, device)  # (2, B, 1, 1), (2, B, 1)
+    finished = finished[..., 0]  # (2, B)
+    ends = torch.tensor([END, START], device=device).view(2, 1)
     stepper = steppers.pair(model, enc, 1, cache)
     for _ in range(max_len):
-        pl, pr = stepper.probs(yl, yr)  # (B, 1, 1, V)
-        tl = _log_probs(pl[:, 0, 0], "l2r").argmax(-1).masked_fill(fl, PAD)
-        tr = _log_probs(pr[:, 0, 0], "r2l").argmax(-1).masked_fill(fr, PAD)
-        yl = torch.cat([yl, tl.view(B, 1, 1)], -1)
-        yr = torch.cat([yr, tr.view(B, 1, 1)], -1)
-        fl |= tl == END
-        fr |= tr == START
-        if bool((fl & fr).all()):
+        logp = _stacked_log_probs(stepper.probs(hyps)[:, :, 0, 0])  # (2, B, V)
+        token = logp.argmax(-1).masked_fill(finished, PAD)  # (2, B)
+        hyps = torch.cat([hyps, token.view(2, B, 1, 1)], -1)
+        finished |= token == ends
+        if bool(finished.all()):
             break
-    return yl[:, 0], yr[:, 0]
+    return hyps[0, :, 0], hyps[1, :, 0]

@@ -1,36 +1,30 @@
-"""Incremental (cached) decoding steps of :class:`~kexue.models.title_gen.model.Seq2Seq`.
+"""Incremental (cached) one-direction decoding step of a baseline ``Seq2Seq``.
 
-The full-prefix helpers (``Seq2Seq.next_probs`` / ``pair_next_probs``) re-run both decoder LSTMs
-over the whole prefix at every step (O(T^2) in the title length). Here each step feeds only the
-newest token of each hypothesis and carries a :class:`DecodeCache`:
+The full-prefix helper ``Seq2Seq.next_probs`` re-runs the decoder LSTMs over the whole prefix at
+every step (O(T^2) in the title length). Here each step feeds only the newest token of each
+hypothesis and carries a :class:`DecodeCache`:
 
-* per example (N rows, never repeated k or k*k times): ``x_mask`` (N, Lx), ``x_max`` (N, C),
-  ``prior`` (N, V) and, per direction, the source attention's per-head keys/values
-  ``{d}.src_k`` / ``{d}.src_v`` (N, H, Lx, dh), projected ONCE;
-* per hypothesis (N, k, ...): the (h, c) states of both LSTMs ``{d}.h1 .c1 .h2 .c2`` (N, k, D)
-  and, in the bidirectional model, the OTHER decoder's cross-attention keys/values of this
-  direction's states so far ``{d}.ck`` / ``{d}.cv`` (N, k, H, t, dh) with their valid mask
-  ``{d}.m`` (N, k, t) (input token != pad), appended one position per step.
+* per example (N rows, never repeated k times): ``x_mask`` (N, Lx), ``x_max`` (N, C),
+  ``prior`` (N, V) and the source attention's per-head keys/values ``{d}.src_k`` / ``{d}.src_v``
+  (N, H, Lx, dh), projected ONCE;
+* per hypothesis (N, k, D): the (h, c) states of both LSTMs ``{d}.h1 .c1 .h2 .c2``.
 
 After a beam step the per-hypothesis entries are reordered by the origin of each surviving
 hypothesis (:func:`select`); finished examples are dropped from every entry (:func:`keep`).
-The arithmetic is the full-prefix one (same modules, same masks, pads fed like the full-prefix
-path feeds them), so hypotheses and scores match it up to float rounding (a test compares both
-on a trained model). The k hypotheses of an example share the source keys by putting them on the
-query axis, and the k x k pair scores come from one einsum, so nothing is repeated k*k times.
+Same modules, masks and pads as the full-prefix path, so hypotheses and scores match it (a test
+compares both on a trained model). The k hypotheses of an example share the source keys by being
+k query rows. The bidirectional k x k pair step is :mod:`kexue.models.title_gen.incremental_pair`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kexue.models.title_gen.model import DIRECTIONS, PAD, Seq2Seq
-from kexue.nn.masks import masked_softmax
+from kexue.models.title_gen.model import DIRECTIONS, Seq2Seq
 
 
 @dataclass
@@ -54,16 +48,7 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int,
         D = dec.rnn1.hidden_size
         zeros = x.new_zeros(N, k, D)
         cache.hyp.update({f"{d}.{s}": zeros for s in ("h1", "c1", "h2", "c2")})
-        if model.bidirectional:
-            other = model.decoders[_other(d)].cross
-            cache.hyp[f"{d}.ck"] = x.new_zeros(N, k, other.heads, 0, other.head_dim)
-            cache.hyp[f"{d}.cv"] = x.new_zeros(N, k, other.heads, 0, other.head_dim)
-            cache.hyp[f"{d}.m"] = torch.zeros(N, k, 0, dtype=torch.bool, device=x.device)
     return cache
-
-
-def _other(direction: str) -> str:
-    return "r2l" if direction == "l2r" else "l2r"
 
 
 def _lstm_step(rnn: torch.nn.LSTM, h: Tensor, state: tuple[Tensor, Tensor]
@@ -101,17 +86,6 @@ def _src_context(model: Seq2Seq, cache: DecodeCache, d: str, q: Tensor) -> Tenso
     return attn.out_proj(ctx.transpose(1, 2).reshape(N, k, -1))  # (N, k, H*dh)
 
 
-def _push_cross(model: Seq2Seq, cache: DecodeCache, d: str, h: Tensor, token: Tensor) -> None:
-    """Append the other decoder's cross keys/values of ``d``'s new states ``h`` (N, k, D)."""
-    other = model.decoders[_other(d)].cross
-    N, k, D = h.shape
-    kh, vh = other.project_kv(h.reshape(N * k, 1, D), h.reshape(N * k, 1, D))  # (N*k, H, 1, dh)
-    hyp = cache.hyp
-    hyp[f"{d}.ck"] = torch.cat([hyp[f"{d}.ck"], kh.view(N, k, *kh.shape[1:])], dim=3)
-    hyp[f"{d}.cv"] = torch.cat([hyp[f"{d}.cv"], vh.view(N, k, *vh.shape[1:])], dim=3)
-    hyp[f"{d}.m"] = torch.cat([hyp[f"{d}.m"], (token != PAD).unsqueeze(-1)], dim=2)
-
-
 def _probs(model: Seq2Seq, feats: Tensor, prior: Tensor) -> Tensor:
     """Shared classifier + copy prior + softmax: feats (N, ..., O), prior (N, V) -> (N, ..., V)."""
     out = model.classifier(feats)
@@ -130,47 +104,6 @@ def single_step(model: Seq2Seq, cache: DecodeCache, direction: str, token: Tenso
     q = _states(model, cache, direction, token)  # (N, k, D)
     f = dec.out(dec.dropout(torch.cat([q, _src_context(model, cache, direction, q)], dim=-1)))
     return _probs(model, F.leaky_relu(f, 0.2), cache.example["prior"])  # (N, k, V)
-
-
-def _pair_features(model: Seq2Seq, cache: DecodeCache, d: str, q: Tensor) -> Tensor:
-    """Head features of ``d``'s k hypotheses against each of the other direction's k:
-    q (N, k, D) -> (N, k_l2r, k_r2l, O) (pair order (n, i, j): i = L2R, j = R2L)."""
-    dec, o = model.decoders[d], _other(d)
-    N, k, D = q.shape
-    attn = dec.cross
-    qh = attn.project_q(q.reshape(N * k, 1, D)).view(N, k, attn.heads, attn.head_dim)  # (N,k,H,dh)
-    kh, vh, m = cache.hyp[f"{o}.ck"], cache.hyp[f"{o}.cv"], cache.hyp[f"{o}.m"]  # (N,k,H,t,dh)
-    if d == "l2r":  # own hypothesis i is the row, other's j the column
-        scores = torch.einsum("nihd,njhtd->nijht", qh, kh)
-        allowed = m[:, None, :, None, :]  # (N, 1, k, 1, t)
-        ctx_of = lambda a: torch.einsum("nijht,njhtd->nijhd", a, vh)  # noqa: E731
-        own = lambda z: z[:, :, None].expand(N, k, k, z.shape[-1])  # noqa: E731
-    else:
-        scores = torch.einsum("njhd,nihtd->nijht", qh, kh)
-        allowed = m[:, :, None, None, :]  # (N, k, 1, 1, t)
-        ctx_of = lambda a: torch.einsum("nijht,nihtd->nijhd", a, vh)  # noqa: E731
-        own = lambda z: z[:, None].expand(N, k, k, z.shape[-1])  # noqa: E731
-    probs = masked_softmax(scores / math.sqrt(attn.head_dim), allowed, dim=-1)  # (N,k,k,H,t)
-    cross = attn.out_proj(ctx_of(probs).reshape(N, k, k, -1))  # (N, k, k, H*dh)
-    src = _src_context(model, cache, d, q)  # (N, k, A)
-    f = dec.out(dec.dropout(torch.cat([own(q), cross, own(src)], dim=-1)))  # (N, k, k, O)
-    return F.leaky_relu(f, 0.2)
-
-
-@torch.no_grad()
-def pair_step(model: Seq2Seq, cache: DecodeCache, token_l: Tensor, token_r: Tensor
-              ) -> tuple[Tensor, Tensor]:
-    """Bidirectional model: feed the newest L2R / R2L tokens (N, k) each -> (pl, pr), each
-    (N, k, k, V): ``pl[n, i, j]`` = L2R_i's next-token probs attending to R2L_j, ``pr[n, i, j]``
-    = R2L_j's attending to L2R_i (as ``Seq2Seq.pair_next_probs``)."""
-    ql = _states(model, cache, "l2r", token_l)  # (N, k, D)
-    qr = _states(model, cache, "r2l", token_r)
-    _push_cross(model, cache, "l2r", ql, token_l)
-    _push_cross(model, cache, "r2l", qr, token_r)
-    prior = cache.example["prior"]
-    pl = _probs(model, _pair_features(model, cache, "l2r", ql), prior)
-    pr = _probs(model, _pair_features(model, cache, "r2l", qr), prior)
-    return pl, pr
 
 
 def select(cache: DecodeCache, direction: str, origin: Tensor) -> None:

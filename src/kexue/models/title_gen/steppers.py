@@ -7,7 +7,8 @@ A stepper hides HOW a step's probabilities are computed; the searches only do
     stepper.select(origin)            # reorder per-hypothesis state
     stepper.keep(index)               # drop finished examples
 
-(the pair steppers take / return one tensor per direction). Two kinds:
+(the pair steppers take hypotheses (2, N, k, t) of both directions, L2R first, return pair
+probabilities (2, N, own, other, V) and reorder with origin (2, N, k)). Two kinds:
 
 * ``FullPrefix*``: the reference -- ``model.next_probs`` / ``model.pair_next_probs`` re-run the
   decoders over the whole prefix each step (any model with those methods, e.g. a table fake);
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from kexue.models.title_gen import incremental
+from kexue.models.title_gen import incremental, incremental_pair
 
 
 def repeat_encoded(enc: dict[str, Any], times: int) -> dict[str, Any]:
@@ -78,10 +80,12 @@ class FullPrefixPairStepper:
         self.model, self.k = model, k
         self.enc = repeat_encoded(enc, k * k) if k > 1 else enc
 
-    def probs(self, yl: Tensor, yr: Tensor) -> tuple[Tensor, Tensor]:
-        return self.model.pair_next_probs(self.enc, yl, yr)
+    def probs(self, hyps: Tensor) -> Tensor:
+        """hyps (2, N, k, t) [L2R; R2L] -> (2, N, own, other, V)."""
+        pl, pr = self.model.pair_next_probs(self.enc, hyps[0], hyps[1])  # (N, i, j, V) each
+        return torch.stack([pl, pr.transpose(1, 2)])
 
-    def select(self, origin_l: Tensor, origin_r: Tensor) -> None:
+    def select(self, origin: Tensor) -> None:
         """Nothing to reorder: the whole prefixes are re-run next step."""
 
     def keep(self, index: Tensor) -> None:
@@ -89,21 +93,21 @@ class FullPrefixPairStepper:
 
 
 class CachedPairStepper:
-    """Both directions of a bidirectional ``Seq2Seq``, incrementally (:func:`incremental.pair_step`)."""
+    """Both directions of a bidirectional ``Seq2Seq``, incrementally and fused
+    (:func:`incremental_pair.pair_step`)."""
 
     def __init__(self, model: Any, enc: dict[str, Tensor], k: int) -> None:
         self.model = model
-        self.cache = incremental.start(model, enc, k)
+        self.cache = incremental_pair.start(model, enc, k)
 
-    def probs(self, yl: Tensor, yr: Tensor) -> tuple[Tensor, Tensor]:
-        return incremental.pair_step(self.model, self.cache, yl[..., -1], yr[..., -1])
+    def probs(self, hyps: Tensor) -> Tensor:
+        return incremental_pair.pair_step(self.model, self.cache, hyps)
 
-    def select(self, origin_l: Tensor, origin_r: Tensor) -> None:
-        incremental.select(self.cache, "l2r", origin_l)
-        incremental.select(self.cache, "r2l", origin_r)
+    def select(self, origin: Tensor) -> None:
+        incremental_pair.select(self.cache, origin)
 
     def keep(self, index: Tensor) -> None:
-        incremental.keep(self.cache, index)
+        incremental_pair.keep(self.cache, index)
 
 
 def single(model: Any, enc: dict[str, Tensor], direction: str, k: int, cache: bool) -> Any:

@@ -1,0 +1,101 @@
+"""Decoding time per example vs maximum title length: cached (incremental) vs full-prefix.
+
+Greedy and beam search (k = 3) of the L2R baseline at max length 16 / 32 / 64, each with the
+incremental path (``cache=True``, the pipeline's default: cached LSTM states and source keys, one
+token fed per step) and the full-prefix reference (``cache=False``: re-runs the decoder over the
+whole prefix every step), in the same process on the same random-init model and batch. The end
+ids are suppressed so every search runs exactly ``max_len`` steps. Runs are interleaved (every
+configuration once per round, several rounds) and the median per configuration is reported, so
+the ratios hold on a busy machine. Targets (issue 14): per-token cost flat, i.e. the 64-vs-16
+time ratio of the cached path <= 4.5 (4x the tokens).
+
+Usage: ``.venv/bin/python bench/bench_decoding.py [--quick] [--threads 1]``
+Writes ``bench/results/decoding.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from kexue.models.title_gen import beam
+from kexue.models.title_gen.config import Seq2SeqConfig
+from kexue.models.title_gen.model import Seq2Seq
+
+LENGTHS = (16, 32, 64)
+
+
+def make_model(vocab: int) -> Seq2Seq:
+    """Random-init baseline of the CPU default sizes that never emits an end id."""
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=vocab, cross_attention=False)).eval()
+    with torch.no_grad():
+        model.classifier.bias[[2, 3]] = -30.0
+    return model
+
+
+def run_once(model: Seq2Seq, enc: dict, method: str, max_len: int, cache: bool) -> float:
+    """Seconds of one decode of the whole batch."""
+    t0 = time.perf_counter()
+    if method == "greedy":
+        beam.greedy_decode(model, enc, "l2r", max_len, cache=cache)
+    else:
+        beam.beam_search(model, enc, "l2r", 3, max_len, cache=cache)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller batch, fewer rounds")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = default)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "decoding.json"))
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    batch, src_len, rounds = (8, 80, 2) if args.quick else (16, 120, 7)
+    vocab = 300
+    model = make_model(vocab)
+    x = torch.randint(4, vocab, (batch, src_len), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        enc = model.encode(x)
+    configs = [(m, L, c) for m in ("greedy", "beam3") for L in LENGTHS for c in (True, False)]
+    for cfg in configs:  # warm-up
+        run_once(model, enc, *cfg)
+    times: dict[tuple, list[float]] = {cfg: [] for cfg in configs}
+    for _ in range(rounds):
+        for cfg in configs:
+            times[cfg].append(run_once(model, enc, *cfg))
+    med = {cfg: statistics.median(v) for cfg, v in times.items()}
+    rows = []
+    for m in ("greedy", "beam3"):
+        for c in (True, False):
+            per_ex = {L: med[(m, L, c)] / batch for L in LENGTHS}
+            rows.append({"method": m, "path": "cached" if c else "full_prefix",
+                         "sec_per_example": {str(L): per_ex[L] for L in LENGTHS},
+                         "ratio_64_vs_16": per_ex[64] / per_ex[16],
+                         "ratio_32_vs_16": per_ex[32] / per_ex[16]})
+        rows.append({"method": m, "path": "speedup_cached_vs_full_prefix",
+                     "ratio": {str(L): med[(m, L, False)] / med[(m, L, True)] for L in LENGTHS}})
+    print(f"batch={batch} src_len={src_len} rounds={rounds} threads={torch.get_num_threads()}")
+    for r in rows:
+        print(r)
+    cached = {r["method"]: r["ratio_64_vs_16"] for r in rows if r["path"] == "cached"}
+    result = {"benchmark": "decoding", "quick": args.quick, "batch": batch, "src_len": src_len,
+              "rounds": rounds, "statistic": "median over interleaved rounds",
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "machine": platform.machine(),
+              "model": "Seq2SeqConfig defaults (emb 64, LSTM 64), vocab 300, end ids suppressed",
+              "target": "cached ratio_64_vs_16 <= 4.5 (per-token cost flat)",
+              "target_met": all(v <= 4.5 for v in cached.values()), "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
