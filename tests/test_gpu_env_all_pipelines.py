@@ -54,9 +54,11 @@ def test_all_pipelines_under_gpu_env_version_every_artifact(kedro_project, kedro
     assert len(files) > 40
     stamps = set()
     for f in files:
-        version_dir, dataset_dir = f.parent, f.parent.parent
+        version_dir, dataset_dir, leaf = f.parent, f.parent.parent, f.name
+        if f.parent.name == "report_figures":    # a folder dataset: <name>/<version>/<name>/*
+            version_dir, dataset_dir, leaf = f.parent.parent, f.parent.parent.parent, f.parent.name
         assert STAMP.match(version_dir.name), f"{f} is not inside a version folder"
-        assert dataset_dir.name == f.name, f
+        assert dataset_dir.name == leaf, f
         stamps.add(version_dir.name)
     assert len(stamps) == 1  # one run = one save version shared by every artifact (lineage key)
     assert (data / "gpu" / "08_reporting" / "report.html").is_dir()     # the report too
