@@ -26,6 +26,7 @@ The single-direction beam stops when its best hypothesis has ended, so beam size
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -57,11 +58,19 @@ def strip(ids: list[int], direction: str) -> list[int]:
     return out[::-1] if direction == "r2l" else out
 
 
+@functools.lru_cache(maxsize=32)
+def _excluded(directions: tuple[str, ...], V: int, device: torch.device) -> Tensor:
+    """Bool (len(directions), V): the ids each direction never emits."""
+    mask = torch.zeros(len(directions), V, dtype=torch.bool)
+    for e, d in enumerate(directions):
+        mask[e, list(SPEC[d][2])] = True
+    return mask.to(device)
+
+
 def _log_probs(probs: Tensor, direction: str) -> Tensor:
     """``log(p + 1e-6)`` with the direction's excluded ids set to -inf. (…, V) -> (…, V)."""
-    logp = torch.log(probs.float() + EPS)
-    logp[..., list(SPEC[direction][2])] = float("-inf")
-    return logp
+    return torch.log(probs.float() + EPS).masked_fill(
+        _excluded((direction,), probs.shape[-1], probs.device)[0], float("-inf"))
 
 
 def _expand(hyps: Tensor, scores: Tensor, finished: Tensor, logp: Tensor, k: int,
@@ -182,10 +191,9 @@ def _stacked_init(B: int, k: int, device: torch.device) -> tuple[Tensor, Tensor,
 def _stacked_log_probs(probs: Tensor) -> Tensor:
     """(2, ..., V) probabilities of [L2R; R2L] -> ``log(p + 1e-6)`` with each direction's
     excluded ids set to -inf."""
-    logp = torch.log(probs.float() + EPS)
-    for e, d in enumerate(("l2r", "r2l")):
-        logp[e][..., list(SPEC[d][2])] = float("-inf")
-    return logp
+    mask = _excluded(("l2r", "r2l"), probs.shape[-1], probs.device)  # (2, V)
+    mask = mask.view(2, *([1] * (probs.dim() - 2)), -1)
+    return torch.log(probs.float() + EPS).masked_fill(mask, float("-inf"))
 
 
 def bidirectional_beam_search(model: Any, enc: dict[str, Tensor], beam_size: int = 3,

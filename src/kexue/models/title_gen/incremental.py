@@ -7,12 +7,15 @@ hypothesis and carries a :class:`DecodeCache`:
 * per example (N rows, never repeated k times): ``x_mask`` (N, Lx), ``x_max`` (N, C),
   ``prior`` (N, V) and the source attention's per-head keys/values ``{d}.src_k`` / ``{d}.src_v``
   (N, H, Lx, dh), projected ONCE;
-* per hypothesis (N, k, D): the (h, c) states of both LSTMs ``{d}.h1 .c1 .h2 .c2``.
+* per hypothesis (N, k, D): the (h, c) states of both LSTMs ``{d}.h1 .c1 .h2 .c2``;
+* read once: the SelfModulatedLayerNorm scales/shifts (functions of ``x_max`` only) and the LSTM
+  weights, stepped with ``torch.nn.LSTM``'s cell equations (one step of ``nn.LSTM`` costs far
+  more call overhead than the few ops of one cell).
 
 After a beam step the per-hypothesis entries are reordered by the origin of each surviving
 hypothesis (:func:`select`); finished examples are dropped from every entry (:func:`keep`).
-Same modules, masks and pads as the full-prefix path, so hypotheses and scores match it (a test
-compares both on a trained model). The k hypotheses of an example share the source keys by being
+Same weights, masks and pads as the full-prefix path, so hypotheses and scores match it up to
+float rounding (a test compares both on a trained model). The k hypotheses of an example share the source keys by being
 k query rows. The bidirectional k x k pair step is :mod:`kexue.models.title_gen.incremental_pair`.
 """
 
@@ -29,50 +32,67 @@ from kexue.models.title_gen.model import DIRECTIONS, Seq2Seq
 
 @dataclass
 class DecodeCache:
-    """Decoding state: ``example`` entries are (N, ...), ``hyp`` entries (N, k, ...)."""
+    """Decoding state: ``example`` entries are (N, ...), ``hyp`` entries (N, k, ...), ``w``
+    weights."""
 
     k: int
     example: dict[str, Tensor] = field(default_factory=dict)
     hyp: dict[str, Tensor] = field(default_factory=dict)
+    w: dict[str, Tensor] = field(default_factory=dict)  # weights read once (never row-selected)
 
 
 def start(model: Seq2Seq, enc: dict[str, Tensor], k: int,
           directions: tuple[str, ...] = DIRECTIONS) -> DecodeCache:
     """Empty cache (no token fed yet) for ``k`` hypotheses per example of ``enc`` (N rows)."""
     N, Lx = enc["x_mask"].shape
-    cache = DecodeCache(k, {key: enc[key] for key in ("x_mask", "x_max", "prior")})
+    w, prior_half = classifier_terms(model, enc["prior"])
+    cache = DecodeCache(k, {"x_mask": enc["x_mask"], "prior_half": prior_half}, w=w)
     x = enc["x"]  # (N, Lx, C)
     for d in directions:
         dec = model.decoders[d]
         cache.example[f"{d}.src_k"], cache.example[f"{d}.src_v"] = dec.src_attn.project_kv(x, x)
-        D = dec.rnn1.hidden_size
-        zeros = x.new_zeros(N, k, D)
+        for i in range(3):  # SelfModulatedLayerNorm scale/shift depend on x_max only
+            norm = getattr(dec, f"norm{i}")
+            cache.example[f"{d}.g{i}"] = (1 + norm.gamma(enc["x_max"])).unsqueeze(1)  # (N, 1, X)
+            cache.example[f"{d}.b{i}"] = norm.beta(enc["x_max"]).unsqueeze(1)
+        for layer in (1, 2):
+            rnn = getattr(dec, f"rnn{layer}")
+            cache.w[f"{d}.ih{layer}"] = rnn.weight_ih_l0.t()  # (I, 4D)
+            cache.w[f"{d}.hh{layer}"] = rnn.weight_hh_l0.t()  # (D, 4D)
+            cache.w[f"{d}.bias{layer}"] = rnn.bias_ih_l0 + rnn.bias_hh_l0  # (4D,)
+        zeros = x.new_zeros(N, k, dec.rnn1.hidden_size)
         cache.hyp.update({f"{d}.{s}": zeros for s in ("h1", "c1", "h2", "c2")})
     return cache
 
 
-def _lstm_step(rnn: torch.nn.LSTM, h: Tensor, state: tuple[Tensor, Tensor]
-               ) -> tuple[Tensor, Tensor, Tensor]:
-    """One LSTM step: ``h`` (N, k, I), state (N, k, D) x 2 -> (out, h, c), each (N, k, D)."""
-    N, k, _ = h.shape
-    hx = (state[0].reshape(1, N * k, -1), state[1].reshape(1, N * k, -1))
-    out, (h1, c1) = rnn(h.reshape(N * k, 1, -1), hx)  # (N*k, 1, D)
-    D = out.shape[-1]
-    return out.view(N, k, D), h1.view(N, k, D), c1.view(N, k, D)
+def _cell(cache: DecodeCache, d: str, layer: int, x: Tensor) -> Tensor:
+    """One step of LSTM ``layer`` of direction ``d`` (``torch.nn.LSTM`` equations, gates
+    i, f, g, o; weights read once in :func:`start`): (N, k, I) -> (N, k, D)."""
+    ex, hyp = cache.w, cache.hyp
+    N, k, _ = x.shape
+    h, c = hyp[f"{d}.h{layer}"], hyp[f"{d}.c{layer}"]  # (N, k, D)
+    D = h.shape[-1]
+    gates = torch.addmm(ex[f"{d}.bias{layer}"], x.reshape(N * k, -1), ex[f"{d}.ih{layer}"])
+    gates = gates.addmm_(h.reshape(N * k, D), ex[f"{d}.hh{layer}"]).view(N, k, 4 * D)
+    sig = gates.sigmoid()
+    c = sig[..., D:2 * D] * c + sig[..., :D] * gates[..., 2 * D:3 * D].tanh()
+    h = sig[..., 3 * D:] * c.tanh()
+    hyp[f"{d}.h{layer}"], hyp[f"{d}.c{layer}"] = h, c
+    return h
+
+
+def _norm(cache: DecodeCache, d: str, i: int, h: Tensor, eps: float) -> Tensor:
+    """SelfModulatedLayerNorm ``norm{i}`` with the cached scale/shift: (N, k, X) -> (N, k, X)."""
+    return (F.layer_norm(h, (h.shape[-1],), eps=eps) * cache.example[f"{d}.g{i}"]
+            + cache.example[f"{d}.b{i}"])
 
 
 def _states(model: Seq2Seq, cache: DecodeCache, d: str, token: Tensor) -> Tensor:
-    """Feed ``token`` (N, k) to direction ``d``'s LSTMs; updates the cache -> states (N, k, D).
-
-    ``SelfModulatedLayerNorm`` broadcasts ``x_max`` (N, C) over the k axis, so its MLPs run
-    once per example, as in a teacher-forced row.
-    """
-    dec, hyp, x_max = model.decoders[d], cache.hyp, cache.example["x_max"]
-    h = dec.norm0(model.embed(token), x_max)  # (N, k, E)
-    h, hyp[f"{d}.h1"], hyp[f"{d}.c1"] = _lstm_step(dec.rnn1, h, (hyp[f"{d}.h1"], hyp[f"{d}.c1"]))
-    h = dec.norm1(h, x_max)
-    h, hyp[f"{d}.h2"], hyp[f"{d}.c2"] = _lstm_step(dec.rnn2, h, (hyp[f"{d}.h2"], hyp[f"{d}.c2"]))
-    return dec.norm2(h, x_max)  # (N, k, D)
+    """Feed ``token`` (N, k) to direction ``d``'s LSTMs; updates the cache -> states (N, k, D)."""
+    eps = model.decoders[d].norm0.eps
+    h = _norm(cache, d, 0, model.embed(token), eps)  # (N, k, E)
+    h = _norm(cache, d, 1, _cell(cache, d, 1, h), eps)
+    return _norm(cache, d, 2, _cell(cache, d, 2, h), eps)  # (N, k, D)
 
 
 def _src_context(model: Seq2Seq, cache: DecodeCache, d: str, q: Tensor) -> Tensor:
@@ -86,11 +106,27 @@ def _src_context(model: Seq2Seq, cache: DecodeCache, d: str, q: Tensor) -> Tenso
     return attn.out_proj(ctx.transpose(1, 2).reshape(N, k, -1))  # (N, k, H*dh)
 
 
-def _probs(model: Seq2Seq, feats: Tensor, prior: Tensor) -> Tensor:
-    """Shared classifier + copy prior + softmax: feats (N, ..., O), prior (N, V) -> (N, ..., V)."""
-    out = model.classifier(feats)
+def classifier_terms(model: Seq2Seq, prior: Tensor) -> dict[str, Tensor]:
+    """The shared classifier with the copy prior folded in, read once per search.
+
+    ``(W f + b + prior) / 2 == (W/2) f + b/2 + prior/2`` bit for bit (halving is exact in binary
+    floating point), which saves the full-size division each step.
+
+    Returns:
+        (weights ``{"cls_w": (O, V), "cls_b": (V,)}``, ``prior_half`` (N, V); zeros without
+        the copy prior).
+    """
+    w, b = model.classifier.weight, model.classifier.bias
     if model.cfg.copy_prior:
-        out = (out + prior.view(prior.shape[0], *([1] * (out.dim() - 2)), -1)) / 2
+        return {"cls_w": (w / 2).t(), "cls_b": b / 2}, prior / 2
+    return {"cls_w": w.t(), "cls_b": b}, torch.zeros_like(prior)
+
+
+def class_probs(w: dict[str, Tensor], prior_half: Tensor, feats: Tensor) -> Tensor:
+    """Next-token probabilities from head features ``feats`` (..., N, M, O) -> (..., N, M, V)
+    (M = hypotheses or pairs per example); ``prior_half`` (N, V)."""
+    out = torch.addmm(w["cls_b"], feats.reshape(-1, feats.shape[-1]), w["cls_w"])
+    out = out.view(*feats.shape[:-1], -1) + prior_half.unsqueeze(-2)  # (..., N, M, V)
     return torch.softmax(out.float(), dim=-1)
 
 
@@ -103,7 +139,7 @@ def single_step(model: Seq2Seq, cache: DecodeCache, direction: str, token: Tenso
     dec = model.decoders[direction]
     q = _states(model, cache, direction, token)  # (N, k, D)
     f = dec.out(dec.dropout(torch.cat([q, _src_context(model, cache, direction, q)], dim=-1)))
-    return _probs(model, F.leaky_relu(f, 0.2), cache.example["prior"])  # (N, k, V)
+    return class_probs(cache.w, cache.example["prior_half"], F.leaky_relu(f, 0.2))  # (N, k, V)
 
 
 def select(cache: DecodeCache, direction: str, origin: Tensor) -> None:

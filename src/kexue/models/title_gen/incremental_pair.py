@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from kexue.models.title_gen.incremental import class_probs, classifier_terms
 from kexue.models.title_gen.model import DIRECTIONS, PAD, Seq2Seq
 from kexue.nn.masks import masked_softmax
 
@@ -73,7 +74,8 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int) -> PairCache:
     decs = [model.decoders[d] for d in DIRECTIONS]
     x, x_max = enc["x"], enc["x_max"]  # (N, Lx, C), (N, C)
     N = x.shape[0]
-    ex: dict[str, Tensor] = {"x_mask": enc["x_mask"], "prior": enc["prior"]}
+    w_cls, prior_half = classifier_terms(model, enc["prior"])
+    ex: dict[str, Tensor] = {"x_mask": enc["x_mask"], "prior_half": prior_half}
     for i, name in enumerate(("norm0", "norm1", "norm2")):
         norms = [getattr(d, name) for d in decs]
         ex[f"g{i}"] = torch.stack([1 + n.gamma(x_max) for n in norms]).unsqueeze(2)  # (2,N,1,.)
@@ -85,7 +87,7 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int) -> PairCache:
     hyp = {s: zeros for s in ("h1", "c1", "h2", "c2")}
     hyp["ck"] = x.new_zeros(2, N, k, H, 0, dh)  # [e, n, j]: decoder e's keys of other's hyp j
     hyp["cv"] = x.new_zeros(2, N, k, H, 0, dh)
-    return PairCache(ex, hyp, _stacked_weights(model))
+    return PairCache(ex, hyp, {**_stacked_weights(model), **w_cls})
 
 
 def _norm(h: Tensor, cache: PairCache, i: int, eps: float) -> Tensor:
@@ -129,23 +131,24 @@ def pair_step(model: Seq2Seq, cache: PairCache, hyps: Tensor) -> Tensor:
     cache.hyp["cv"] = torch.cat([cache.hyp["cv"], kv[:, :, :, 1]], dim=4)
     qq = torch.bmm(q.reshape(2, N * k, D), w["q"])  # (2, N*k, As + Ac)
     # source attention: the k hypotheses are k query rows against the example's keys
+    # (queries scaled by 1/sqrt(dh) instead of the larger score tensors; exact for dh = 4^n)
+    qq = qq * (1.0 / math.sqrt(dh))
     sq = qq[..., :As].reshape(2, N, k, H, dh).transpose(2, 3)  # (2, N, H, k, dh)
     allowed = cache.example["x_mask"][None, :, None, None, :]  # (1, N, 1, 1, Lx)
-    src = dec.src_attn.attend(sq, cache.example["src_k"], cache.example["src_v"], allowed)
+    scores = sq @ cache.example["src_k"].transpose(-1, -2)  # (2, N, H, k, Lx)
+    src = masked_softmax(scores, allowed, dim=-1) @ cache.example["src_v"]  # (2, N, H, k, dh)
     src = src.transpose(2, 3).reshape(2, N, k, As)  # (2, N, k, As)
     # cross attention of own hypothesis o to the other direction's hypothesis x
     cq = qq[..., As:].reshape(2, N, k, H, dh)
-    scores = torch.einsum("enohd,enxhtd->enoxht", cq, cache.hyp["ck"]) / math.sqrt(dh)
+    scores = torch.einsum("enohd,enxhtd->enoxht", cq, cache.hyp["ck"])
     other_mask = (hyps != PAD).flip(0)[:, :, None, :, None, :]  # (2, N, 1, k, 1, t)
     attn = masked_softmax(scores, other_mask, dim=-1)  # (2, N, k, k, H, t)
     cross = torch.einsum("enoxht,enxhtd->enoxhd", attn, cache.hyp["cv"])  # (2, N, k, k, H, dh)
     own = torch.baddbmm(w["bo"], torch.cat([q, src], -1).reshape(2, N * k, -1), w["qs"])
     f = own.view(2, N, k, 1, -1) + torch.bmm(cross.reshape(2, N * k * k, -1), w["c"]).view(
         2, N, k, k, -1)  # (2, N, k, k, O)
-    logits = model.classifier(F.leaky_relu(f, 0.2))  # (2, N, k, k, V)
-    if model.cfg.copy_prior:
-        logits = (logits + cache.example["prior"][None, :, None, None, :]) / 2
-    return torch.softmax(logits.float(), dim=-1)
+    f = F.leaky_relu(f, 0.2).view(2, N, k * k, -1)
+    return class_probs(cache.w, cache.example["prior_half"], f).view(2, N, k, k, -1)
 
 
 def select(cache: PairCache, origin: Tensor) -> None:
@@ -163,6 +166,6 @@ def select(cache: PairCache, origin: Tensor) -> None:
 def keep(cache: PairCache, index: Tensor) -> None:
     """Keep only examples ``index`` (long, into the current N) in every entry."""
     for key, v in cache.example.items():
-        cache.example[key] = v.index_select(0 if key in ("x_mask", "prior") else 1, index)
+        cache.example[key] = v.index_select(0 if key in ("x_mask", "prior_half") else 1, index)
     for key, v in cache.hyp.items():
         cache.hyp[key] = v.index_select(1, index)
