@@ -100,6 +100,14 @@ def _expand(hyps: Tensor, scores: Tensor, finished: Tensor, logp: Tensor, k: int
     return hyps, new_scores, finished, origin
 
 
+def _split_rows(done: list[bool], device: torch.device) -> tuple[list[int], Tensor | None]:
+    """Rows that finished this step, and the index of those still searching (None: all done)."""
+    rows = [i for i, f in enumerate(done) if f]
+    if len(rows) == len(done):
+        return rows, None
+    return rows, torch.tensor([i for i, f in enumerate(done) if not f], device=device)
+
+
 def _init(B: int, k: int, start: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     hyps = torch.full((B, k, 1), start, dtype=torch.long, device=device)
     scores = torch.full((B, k), float("-inf"), device=device)
@@ -132,7 +140,7 @@ def beam_search(model: Any, enc: dict[str, Tensor], direction: str = "l2r", beam
     device = enc["x_max"].device
     hyps, scores, finished = _init(B, k, start, device)
     stepper = steppers.single(model, enc, direction, k, cache)
-    alive = torch.arange(B, device=device)  # original example ids still searching
+    alive = list(range(B))  # original example ids still searching
     results: list[list[int] | None] = [None] * B
     best_scores = [float("-inf")] * B
     for step in range(max_len):
@@ -142,14 +150,16 @@ def beam_search(model: Any, enc: dict[str, Tensor], direction: str = "l2r", beam
         stepper.select(origin)
         best = scores.argmax(dim=1)  # (n,)
         done = finished.gather(1, best.unsqueeze(1)).squeeze(1) | (step == max_len - 1)
-        for r in done.nonzero().flatten().tolist():
-            results[int(alive[r])] = strip(hyps[r, best[r]].tolist(), direction)
-            best_scores[int(alive[r])] = float(scores[r, best[r]])
-        if bool(done.all()):
+        rows, keep = _split_rows(done.tolist(), device)  # the step's one host synchronisation
+        if rows:
+            idx = torch.tensor(rows, device=device)
+            for r, ids, sc in zip(rows, hyps[idx, best[idx]].tolist(), scores[idx, best[idx]].tolist()):
+                results[alive[r]], best_scores[alive[r]] = strip(ids, direction), sc
+        if keep is None:
             break
-        keep = (~done).nonzero().flatten()
         if len(keep) < hyps.shape[0]:
-            hyps, scores, finished, alive = hyps[keep], scores[keep], finished[keep], alive[keep]
+            hyps, scores, finished = hyps[keep], scores[keep], finished[keep]
+            alive = [alive[i] for i in keep.tolist()]
             stepper.keep(keep)
     titles = [r if r is not None else [] for r in results]
     return (titles, best_scores) if with_scores else titles
@@ -216,7 +226,7 @@ def bidirectional_beam_search(model: Any, enc: dict[str, Tensor], beam_size: int
     hyps, scores, finished = _stacked_init(B, k, device)  # (2, B, k, 1), (2, B, k), (2, B, k)
     ends = torch.tensor([END, START], device=device).view(2, 1, 1)  # each direction's end id
     stepper = steppers.pair(model, enc, k, cache)
-    alive = torch.arange(B, device=device)
+    alive = list(range(B))
     results: list[list[int] | None] = [None] * B
     chosen: list[str] = [""] * B
     best_scores = [float("-inf")] * B
@@ -234,18 +244,20 @@ def bidirectional_beam_search(model: Any, enc: dict[str, Tensor], beam_size: int
         last = step == max_len - 1
         take_l = (bf[0] | last) & (bs[0] >= bs[1])
         take_r = ~take_l & ((bf[1] & (bs[1] >= bs[0])) | last)
-        done = take_l | take_r
-        for r in done.nonzero().flatten().tolist():
-            b, e = int(alive[r]), 0 if bool(take_l[r]) else 1
-            d = ("l2r", "r2l")[e]
-            results[b], chosen[b] = strip(hyps[e, r, best[e, r, 0]].tolist(), d), d
-            best_scores[b] = float(bs[e, r])
-        if bool(done.all()):
+        flags, from_l = torch.stack([take_l | take_r, take_l]).tolist()  # one host sync
+        rows, keep = _split_rows(flags, device)
+        if rows:
+            idx = torch.tensor(rows, device=device)
+            e = torch.tensor([0 if from_l[r] else 1 for r in rows], device=device)
+            ids = hyps[e, idx, best[e, idx, 0]].tolist()
+            for r, row, sc in zip(rows, ids, bs[e, idx].tolist()):
+                d = "l2r" if from_l[r] else "r2l"
+                results[alive[r]], chosen[alive[r]], best_scores[alive[r]] = strip(row, d), d, sc
+        if keep is None:
             break
-        keep = (~done).nonzero().flatten()
         if len(keep) < n:
             hyps, scores, finished = hyps[:, keep], scores[:, keep], finished[:, keep]
-            alive = alive[keep]
+            alive = [alive[i] for i in keep.tolist()]
             stepper.keep(keep)
     titles = [r if r is not None else [] for r in results]
     return (titles, chosen, best_scores) if with_scores else (titles, chosen)
