@@ -9,6 +9,8 @@ different steps and beams reorder, which exercises the cache's select/keep paths
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -144,3 +146,25 @@ def test_cached_decoding_embeds_only_the_newest_tokens(models, enc_inputs, name)
     assert len(seen[True]) >= 3 and max(seen[True]) <= per_step
     assert all(a >= b for a, b in zip(seen[True], seen[True][1:]))  # never grows
     assert max(seen[False]) > per_step
+
+
+@pytest.mark.gpu
+def test_cuda_cached_decoding_and_device_ce_match_the_cpu(models, enc_inputs):
+    """On the GPU: cached == full-prefix there too, the titles equal the CPU's, and the
+    teacher-forced CE is computed on the model's device (same value as on the CPU)."""
+    from kexue.models.title_gen.batching import TitleDataset
+    from kexue.models.title_gen.module import evaluate_ce
+    from kexue.models.title_gen.training import make_loader
+
+    cpu = models["bidirectional"]
+    gpu = copy.deepcopy(cpu).cuda().eval()
+    x = enc_inputs.cuda()
+    cached = beam.bidirectional_beam_search(gpu, gpu.encode(x), 3, 12, with_scores=True)
+    full = beam.bidirectional_beam_search(gpu, gpu.encode(x), 3, 12, cache=False, with_scores=True)
+    on_cpu = beam.bidirectional_beam_search(cpu, cpu.encode(enc_inputs), 3, 12, with_scores=True)
+    assert cached[0] == full[0] == on_cpu[0]
+    items = copy_pairs(40, seed=5)
+    loader = make_loader(TitleDataset([i["x"] for i in items], [i["title"] for i in items]), 8, False)
+    ce_gpu, ce_cpu = evaluate_ce(gpu, loader), evaluate_ce(cpu, loader)
+    assert next(gpu.parameters()).is_cuda  # evaluated where it lives, not moved to the CPU
+    assert ce_gpu == pytest.approx(ce_cpu, abs=1e-4)
