@@ -7,7 +7,9 @@ machine hit all alike). Per batch (``on_train_batch_start`` -> ``on_train_batch_
 batch dropped) both the wall time and the process CPU time (``time.process_time``, one torch
 thread) are recorded; on a loaded shared CPU the CPU-time median is the reliable cost measure,
 wall time is printed for reference (on CUDA only wall time is meaningful). Expected: FGM about
-2x (one extra forward + backward), GP 2-3x (double backward through the network).
+2x (one extra forward + backward), GP about 2.3x (the create-graph backward to the embedding
+output, then ONE backward of loss + penalty through the double-backward graph). ``previous``
+holds the ratios of the result file this run replaced.
 
 Run: ``.venv/bin/python bench/bench_adversarial.py [--quick]``
 -> table + ``bench/results/adversarial.json``.
@@ -31,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from _models import TokenEncoder  # noqa: E402  (bench/ is on sys.path as the script's folder)
+
 from kexue.training.config import AdversarialConfig, TrainerConfig  # noqa: E402
 from kexue.training.trainer import build_trainer  # noqa: E402
 
@@ -105,10 +108,16 @@ def main() -> None:
         print(f"{r['method']:>8} | {1000 * r['median_cpu_s_per_step']:>11.1f} | "
               f"{r['cpu_ratio_vs_plain']:>9.2f} | {1000 * r['median_wall_s_per_step']:>12.1f} | "
               f"{r['wall_ratio_vs_plain']:>10.2f}")
+    out = ROOT / "bench" / "results" / "adversarial.json"
+    previous = {}
+    if out.exists():                          # the ratios of the result this run replaces
+        previous = {r["method"]: {"cpu_ratio_vs_plain": round(r["cpu_ratio_vs_plain"], 3),
+                                  "wall_ratio_vs_plain": round(r["wall_ratio_vs_plain"], 3)}
+                    for r in json.loads(out.read_text()).get("rows", [])}
     result = {"benchmark": "adversarial", "size": size, "config": s, "baseline": "plain",
               "device": "cuda" if torch.cuda.is_available() else "cpu",
-              "python": platform.python_version(), "torch": torch.__version__, "rows": rows}
-    out = ROOT / "bench" / "results" / "adversarial.json"
+              "python": platform.python_version(), "torch": torch.__version__, "rows": rows,
+              "previous": previous}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten {out.relative_to(ROOT)}")

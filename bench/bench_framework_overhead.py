@@ -14,6 +14,11 @@ batch 100; batch 1; batch 1 with 100-step accumulation.
 Timing: the median of ``--repeats`` alternating runs, wall clock and process CPU time (the CPU
 ratio is the robust one on a shared machine), one torch thread as in ``conf/base`` (CPU).
 
+Profile: one extra cProfile run of the Lightning path per case, its own time (``tottime``) grouped
+into torch compute, Lightning's loop / hook dispatch, Lightning's logging, kexue code and data
+loading (``profile`` in the JSON; profiled times are inflated, the shares are what matters).
+``previous`` holds the ratios of the result file this run replaced.
+
 Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick]``; prints a table and writes
 ``bench/results/framework_overhead.json``.
 """
@@ -30,6 +35,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -81,10 +87,65 @@ def lightning_path(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size:
     return result.wall_seconds, cpu, result.optimizer_steps, result.module.model.state_dict()
 
 
+PROFILE_GROUPS = (  # (group, substrings of the file path); the first match wins
+    ("lightning logging (self.log, results)", ("logger_connector", "lightning_utilities")),
+    ("lightning loop + hook dispatch", ("lightning/",)),
+    ("kexue (module, callbacks)", ("/kexue/",)),
+    ("data loading", ("torch/utils/data",)),
+    ("torch (ops, autograd, optimizer)", ("torch",)),
+    ("bench script", ("bench_framework_overhead",)),
+)
+
+
+def profile_breakdown(fn: Any, *args: Any) -> dict[str, Any]:
+    """Own time of ``fn(*args)`` under cProfile, grouped by :data:`PROFILE_GROUPS`."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    fn(*args)
+    prof.disable()
+    stats = pstats.Stats(prof).stats                         # type: ignore[attr-defined]
+    groups: dict[str, float] = {}
+
+    def charge(key: tuple, seconds: float, seen: frozenset = frozenset()) -> None:
+        """Own time of library code counts for its group; that of C builtins and the standard
+        library (isinstance, deepcopy, contextlib ...) for whoever called them."""
+        path = key[0]
+        group = next((g for g, keys in PROFILE_GROUPS if any(k in path for k in keys)), None)
+        seen = seen | {key}
+        callers = {c: v for c, v in stats[key][4].items() if c not in seen}
+        weight = sum(v[2] for v in callers.values())
+        if group is None and (not callers or weight <= 0):
+            group = "other"
+        if group is not None:
+            groups[group] = groups.get(group, 0.0) + seconds
+            return
+        for caller, v in callers.items():
+            charge(caller, seconds * v[2] / weight, seen)
+
+    for key, (_, _, own, _, _) in stats.items():
+        charge(key, own)
+    total = sum(groups.values())
+    return {"profiled_s": round(total, 3),
+            "share": {g: round(t / total, 3) for g, t in sorted(groups.items(),
+                                                               key=lambda kv: -kv[1])}}
+
+
+def previous_ratios() -> dict[str, Any]:
+    """``case -> {wall_ratio, cpu_ratio}`` of the result file about to be replaced."""
+    if not RESULTS.exists():
+        return {}
+    old = json.loads(RESULTS.read_text())
+    return {r["case"]: {"wall_ratio": r["wall_ratio"], "cpu_ratio": r["cpu_ratio"]}
+            for r in old.get("rows", [])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (CI smoke run)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -101,6 +162,7 @@ def main() -> None:
         ("batch 1 x accumulate 100", 1, 100, n1, 1),
     ]
     rows = []
+    previous = previous_ratios()
     for name, batch, accumulate, n, epochs in cases:
         x, y = x_all[:n], y_all[:n]
         walls: dict[str, list[float]] = {"plain": [], "lightning": []}
@@ -115,6 +177,7 @@ def main() -> None:
                 else:
                     light_steps, light_state = steps, state
         assert plain_steps == light_steps, (plain_steps, light_steps)
+        profile = profile_breakdown(lightning_path, x, y, cfg, batch, accumulate, epochs)
         diff = max(float((plain_state[k] - light_state[k]).abs().max()) for k in plain_state)
         med = {k: statistics.median(v) for k, v in walls.items()}
         med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
@@ -130,6 +193,7 @@ def main() -> None:
             "overhead_ms_per_micro_batch": round(
                 1000 * (med_cpu["lightning"] - med_cpu["plain"]) / max(1, micro), 3),
             "max_abs_weight_diff": diff,
+            "profile": profile,
         })
 
     header = (f"{'case':26s} {'micro':>6s} {'steps':>6s} {'plain s':>8s} {'light s':>8s} "
@@ -141,6 +205,9 @@ def main() -> None:
               f"{r['plain_wall_s']:8.2f} {r['lightning_wall_s']:8.2f} {r['wall_ratio']:7.2f} "
               f"{r['cpu_ratio']:6.2f} {r['overhead_ms_per_micro_batch']:7.3f} "
               f"{r['max_abs_weight_diff']:9.2e}")
+    for r in rows:
+        shares = ", ".join(f"{g} {100 * v:.0f}%" for g, v in r["profile"]["share"].items())
+        print(f"profile {r['case']}: {shares}")
     result = {
         "benchmark": "framework_overhead",
         "what": "tricks node path (KexueModule + build_trainer fit) vs plain torch loop, same steps",
@@ -149,6 +216,7 @@ def main() -> None:
         "machine": platform.machine(), "cpus": os.cpu_count(),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "rows": rows,
+        "previous": previous,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

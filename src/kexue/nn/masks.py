@@ -30,7 +30,8 @@ def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
 
     Args:
         lengths: ``(B,)`` integer lengths.
-        max_len: width ``L`` of the mask; defaults to ``lengths.max()`` (0 for an empty batch).
+        max_len: width ``L`` of the mask; defaults to ``lengths.max()`` (0 for an empty batch),
+            which reads a device tensor back to the host: pass it in hot paths on a GPU.
 
     Returns:
         ``(B, L)`` bool mask, ``mask[b, t] = t < lengths[b]``.
@@ -152,7 +153,8 @@ def reverse_sequence(x: Tensor, lengths: Tensor) -> Tensor:
 
     Args:
         x: ``(B, L, ...)``.
-        lengths: ``(B,)`` integer lengths, each in ``[0, L]``.
+        lengths: ``(B,)`` integer lengths, each in ``[0, L]``; checked when they are on the CPU
+            (free), not on an accelerator (that would synchronise with the host every call).
 
     Returns:
         Tensor shaped like ``x``.
@@ -160,13 +162,13 @@ def reverse_sequence(x: Tensor, lengths: Tensor) -> Tensor:
     if x.dim() < 2:
         raise ValueError(f"reverse_sequence: x must be (B, L, ...), got shape {tuple(x.shape)}")
     B, L = x.shape[:2]
-    lengths = torch.as_tensor(lengths, device=x.device).long()
+    lengths = torch.as_tensor(lengths)
     if lengths.shape != (B,):
         raise ValueError(f"reverse_sequence: lengths must be ({B},), got {tuple(lengths.shape)}")
-    if B and (int(lengths.min()) < 0 or int(lengths.max()) > L):
+    if B and lengths.device.type == "cpu" and (int(lengths.min()) < 0 or int(lengths.max()) > L):
         raise ValueError(f"reverse_sequence: lengths must lie in [0, {L}], got {lengths.tolist()}")
     t = torch.arange(L, device=x.device).unsqueeze(0)  # (1, L)
-    lens = lengths.unsqueeze(1)  # (B, 1)
+    lens = lengths.to(x.device, torch.long).unsqueeze(1)  # (B, 1)
     idx = torch.where(t < lens, lens - 1 - t, t)  # (B, L)
     idx = idx.view(B, L, *([1] * (x.dim() - 2))).expand_as(x)
     return x.gather(1, idx)

@@ -237,6 +237,11 @@ class ExactAccumulation(AccumulationGuard):
                            batch: Any, batch_idx: int) -> None:
         self._clear(pl_module)
 
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        check = getattr(pl_module, "raise_count_mismatch", None)
+        if callable(check):              # on-device count checks of the epoch: one host sync
+            check()
+
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule,
                                  optimizer: torch.optim.Optimizer) -> None:
         windows = self._windows

@@ -19,11 +19,13 @@ back-propagates ``J / k`` where ``J = module.training_objective(batch)``, scaled
 is exactly this micro-batch's share of the big-batch loss)::
 
     on_train_batch_start  -> remember the batch
+    training_step         -> GP : g_e = autograd.grad(J / k * S, e, create_graph) / S, the gradient
+                                  of what is back-propagated; P = 0.5*eps*||g_e||^2; the module's
+                                  objective term returns J + k*P (KexueModule.objective_terms)
     on_before_backward    -> FGM: move the grads accumulated so far aside (no copy: ``p.grad=None``)
-                             GP : g_e = autograd.grad(loss, e, create_graph) / S, the gradient of
-                                  what is back-propagated; back-propagate 0.5*eps*||g_e||^2
+                             GP (module without objective_terms only): P as above, back-propagated
                                   (scaled by S) with retain_graph
-    <clean backward of J/k>
+    <Lightning's backward of J/k (GP: (J + k*P)/k), times S>
     on_after_backward     -> FGM: g = grad(E) of this micro-batch; if g is missing or not finite
                              (AMP overflow) keep the clean grads (the scaler must see the inf and
                              skip the step) and stop; otherwise put the stashed grads back (su:
@@ -93,9 +95,13 @@ def _objective(pl_module: nn.Module, batch: Any) -> tuple[torch.Tensor, Any]:
     return fn(batch)
 
 
-def _amp_scale(trainer: L.Trainer) -> float:
+def _amp_scale(trainer: L.Trainer, like: torch.Tensor) -> torch.Tensor | None:
+    """The GradScaler's current scale ``S`` as a 0-d fp32 tensor on ``like``'s device, or None
+    without a scaler. ``scaler.scale(1)`` instead of ``get_scale()``: no ``.item()`` host sync."""
     scaler = getattr(trainer.precision_plugin, "scaler", None)
-    return float(scaler.get_scale()) if scaler is not None else 1.0
+    if scaler is None:
+        return None
+    return scaler.scale(torch.ones((), dtype=torch.float32, device=like.device))
 
 
 def _upcast(t: torch.Tensor) -> torch.Tensor:
@@ -125,10 +131,19 @@ class FGM(L.Callback):
         self._stash: list[tuple[torch.nn.Parameter, torch.Tensor | None]] | None = None
         self._busy = False
         self._ddp = False
-        self.last_delta_norm: float = 0.0    # for tests / logging
+        self._backup: torch.Tensor | None = None     # E during the attack (reused buffer)
+        self._delta_norm: torch.Tensor | None = None
+
+    @property
+    def last_delta_norm(self) -> float:
+        """``||delta||`` of the last micro-batch before the cast to ``E``'s dtype (read lazily)."""
+        return 0.0 if self._delta_norm is None else float(self._delta_norm)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._emb = resolve_embedding(pl_module, self.embedding)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._backup = None
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
@@ -156,35 +171,26 @@ class FGM(L.Callback):
     def _attack(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         emb = self._emb
         k = trainer.accumulate_grad_batches
-        clean = emb.weight.grad
-        g = None if clean is None else clean.detach().clone()
-        if g is not None and g.is_sparse:
-            g = g.to_dense()
-        if g is not None:
-            g = _upcast(g) * (k / _amp_scale(trainer))  # dL/dE of this micro-batch, unnormalised
-            if self._ddp:                               # one direction for all ranks' micro-batches
-                g = trainer.strategy.reduce(g, reduce_op="mean")
-        # No usable direction (the loss does not reach E, or an AMP overflow): keep the clean
-        # grads in both modes, so the update is the plain one and an inf reaches the GradScaler
-        # (which then skips the step and backs the scale off).
-        attack = g is not None and bool(torch.isfinite(g).all())
+        g = self._direction(trainer, emb.weight.grad)
         with torch.no_grad():
             for p, old in self._stash:
-                if attack and self.mode == "su":
+                if g is not None and self.mode == "su":
                     p.grad = old                 # drop this micro-batch's clean grads
                 elif old is not None:
                     p.grad = old if p.grad is None else old.add_(p.grad)   # old + clean
         self._stash = None
-        if not attack:
+        if g is None:        # the loss does not reach E: keep the clean grads (plain update)
             return
-        norm = torch.linalg.vector_norm(g)
-        delta = (self.epsilon * g / (norm + 1e-8)).to(emb.weight.dtype)
-        self.last_delta_norm = float(torch.linalg.vector_norm(_upcast(delta)))
-        backup = emb.weight.detach().clone()
+        delta = self._delta(g, emb.weight.dtype)
+        backup = self._backup
+        if backup is None or backup.shape != emb.weight.shape or backup.dtype != emb.weight.dtype:
+            backup = self._backup = torch.empty_like(emb.weight)
         self._busy = True
         try:
             with torch.no_grad():
+                backup.copy_(emb.weight)
                 emb.weight.add_(delta)
+            del delta
             with trainer.precision_plugin.forward_context(), torch.enable_grad():
                 adv_loss, _ = _objective(pl_module, self._batch)
             trainer.strategy.backward(adv_loss / k, None)
@@ -192,6 +198,43 @@ class FGM(L.Callback):
             with torch.no_grad():
                 emb.weight.copy_(backup)     # bit-exact restore
             self._busy = False
+
+    def _direction(self, trainer: L.Trainer, clean: torch.Tensor | None) -> torch.Tensor | None:
+        """``dL/dE`` of this micro-batch (unscaled, fp32+, averaged over DDP ranks) or None.
+
+        No copy when nothing needs rescaling: the clean gradient is only read (before the
+        adversarial backward writes any gradient).
+        """
+        if clean is None:
+            return None
+        g = clean.detach()
+        if g.is_sparse:
+            g = g.to_dense()
+        k = trainer.accumulate_grad_batches
+        scale = _amp_scale(trainer, g)
+        g = _upcast(g)
+        if scale is not None:
+            g = g * (k / scale)                              # dL/dE, unnormalised
+        elif k != 1:
+            g = g * float(k)
+        if self._ddp:                                        # one direction for all ranks
+            g = trainer.strategy.reduce(g.clone(), reduce_op="mean")
+        return g
+
+    def _delta(self, g: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``eps * g / (||g|| + 1e-8)``, or 0 where ``g`` is not finite -- decided on the device.
+
+        A non-finite direction (AMP overflow) gives ``delta = 0``: the adversarial pass then
+        recomputes the clean loss, so its inf/NaN gradient reaches the GradScaler, which skips
+        the step and backs the scale off (su: the clean gradient; sum: twice it). No
+        ``bool(tensor)`` host sync per step.
+        """
+        norm = torch.linalg.vector_norm(g)
+        finite = torch.isfinite(norm)                        # all of g finite (0-d, device)
+        coef = torch.where(finite, self.epsilon / (norm + 1e-8), torch.zeros_like(norm))
+        self._delta_norm = torch.where(finite, coef * norm, torch.zeros_like(norm))
+        delta = (g * coef).nan_to_num_(0.0, 0.0, 0.0)        # inf * 0 -> 0, finite g unchanged
+        return delta.to(dtype)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
@@ -202,15 +245,22 @@ class GradientPenalty(L.Callback):
     """Gradient penalty ``0.5 * eps * ||dL/de||^2`` on the embedding output ``e`` (post 7234).
 
     ``L`` is the mean loss of the (big) batch, as in Su's ``loss + 0.5*eps*gp``. The penalty is
-    taken on the gradient of what Lightning back-propagates for this micro-batch (``J * S / k``
-    in ``on_before_backward``, so ``g = grad / S``): without accumulation that is Su's penalty;
-    with ``k``-fold ExactAccumulation the micro-batch penalties add up to exactly the big
-    batch's (``dL/de`` separates over samples, so ``||dL/de||^2`` is a sum of per-micro-batch
-    parts; see the module docstring). Plain Lightning accumulation gives the same for equal
-    micro-batches in full windows. The output ``e`` is captured by a forward hook during the
-    training forward; the gradient is taken with ``create_graph=True``; the penalty is
-    back-propagated first with ``retain_graph=True`` and the normal backward follows. Several
-    calls of the embedding in one forward are all penalised.
+    taken on the gradient of what Lightning back-propagates for this micro-batch (``J * S / k``,
+    so ``g = grad / S``): without accumulation that is Su's penalty; with ``k``-fold
+    ExactAccumulation the micro-batch penalties add up to exactly the big batch's (``dL/de``
+    separates over samples, so ``||dL/de||^2`` is a sum of per-micro-batch parts; see the module
+    docstring). Plain Lightning accumulation gives the same for equal micro-batches in full
+    windows. The output ``e`` is captured by a forward hook during the training forward and the
+    gradient is taken with ``create_graph=True``; several calls of the embedding in one forward
+    are all penalised.
+
+    **One backward.** With a :class:`~kexue.training.module.KexueModule` the penalty is one of
+    its ``objective_terms``: ``training_step`` returns ``J + k * P`` and Lightning's single
+    backward of ``(J + k*P) / k * S`` gives the clean and the penalty gradient together (the
+    floor: forward, the create-graph backward to ``e``, one backward of the sum). Any other
+    module (or one whose ``training_step`` skips the terms) gets the penalty back-propagated
+    separately in ``on_before_backward`` (``retain_graph=True``, then Lightning's clean backward):
+    the same gradient, one more pass through the network.
 
     The model must be twice differentiable. Fused attention kernels are not (torch 2.13 on CPU:
     "derivative for aten::_scaled_dot_product_flash_attention_for_cpu_backward is not
@@ -230,32 +280,47 @@ class GradientPenalty(L.Callback):
         self.math_attention = math_attention
         self._sdpa_ctx: Any = None
         self._handle: Any = None
+        self._terms: list[Any] | None = None  # the module's objective_terms, while registered
         self._outputs: list[torch.Tensor] = []
         self._capture = False
-        self._busy = False
-        self._ddp = False
-        self.last_penalty: float = 0.0       # 0.5*eps*||dL/de||^2 of the last micro-batch
+        self._applied = False                # this micro-batch's penalty is in the loss already
+        self._busy = self._ddp = False
+        self._last_penalty: torch.Tensor | None = None
+        self._trainer: L.Trainer | None = None
+
+    @property
+    def last_penalty(self) -> float:
+        """``0.5*eps*||dL/de||^2`` of the last micro-batch (kept on the device until read)."""
+        return 0.0 if self._last_penalty is None else float(self._last_penalty)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         emb = resolve_embedding(pl_module, self.embedding)
         if self._handle is not None:
             self._handle.remove()
         self._handle = emb.register_forward_hook(self._hook)
+        self._trainer = trainer
+        terms = getattr(pl_module, "objective_terms", None)
+        if isinstance(terms, list) and self._term not in terms:
+            terms.append(self._term)
+            self._terms = terms
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+        if self._terms is not None:
+            self._terms.remove(self._term)
+            self._terms = None
+        self._trainer = None
 
     def _hook(self, module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
         if not (self._capture and torch.is_grad_enabled()):
             return None
+        replaced = None
         if not output.requires_grad:         # frozen embedding: still penalise dL/de
-            output = output.detach().requires_grad_(True)
-            self._outputs.append(output)
-            return output
+            output = replaced = output.detach().requires_grad_(True)
         self._outputs.append(output)
-        return None
+        return replaced
 
     def _enter_math_attention(self) -> None:
         if self.math_attention and self._sdpa_ctx is None:
@@ -273,26 +338,55 @@ class GradientPenalty(L.Callback):
                              batch_idx: int) -> None:
         self._outputs = []
         self._capture = True
+        self._applied = False
         self._ddp = suspend_grad_sync(trainer)
         self._enter_math_attention()
+
+    def _penalty(self, trainer: L.Trainer, root: torch.Tensor) -> torch.Tensor | None:
+        """``0.5*eps*||g||^2 / W`` with ``g = d root / de / S`` (``root`` = ``J / k * S``)."""
+        outputs, self._outputs = self._outputs, []
+        grads = torch.autograd.grad(root, outputs, create_graph=True, allow_unused=True)
+        scale = _amp_scale(trainer, root)
+        parts = [((_upcast(g) / scale if scale is not None else _upcast(g)) ** 2).sum()
+                 for g in grads if g is not None]
+        if not parts:
+            return None
+        # Under DDP the effective loss is the mean over W ranks, whose gradient at e is g / W:
+        # penalise that (W * 0.5*eps*||g/W||^2 back-propagated here, averaged by W below).
+        penalty = 0.5 * self.epsilon * sum(parts) / world_size(trainer)
+        self._last_penalty = penalty.detach()
+        return penalty
+
+    def _term(self, batch: Any, loss: torch.Tensor) -> torch.Tensor | None:
+        """The module's objective term: ``k * P`` (``training_step`` returns ``J + k * P``)."""
+        trainer = self._trainer
+        if trainer is None or not self._capture or not self._outputs or not loss.requires_grad:
+            return None
+        self._capture = False
+        k = trainer.accumulate_grad_batches
+        root = loss / k                      # exactly what Lightning will back-propagate ...
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        if scaler is not None:
+            root = scaler.scale(root)        # ... times the AMP scale
+        penalty = self._penalty(trainer, root)
+        if penalty is None:
+            return None
+        self._applied = True
+        return penalty * k if k != 1 else penalty
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            loss: torch.Tensor) -> None:
         self._capture = False
         if not self._busy:
             self._exit_math_attention()      # the forward is done
+        if self._applied:                    # one backward of J + k*P follows
+            self._applied = False
+            return
         if self._busy or not self._outputs or not loss.requires_grad:
             return
-        outputs, self._outputs = self._outputs, []
-        grads = torch.autograd.grad(loss, outputs, create_graph=True, allow_unused=True)
-        unscale = 1.0 / _amp_scale(trainer)  # loss here is (J / k) * S
-        gp = sum(((_upcast(g) * unscale) ** 2).sum() for g in grads if g is not None)
-        if not torch.is_tensor(gp):
+        penalty = self._penalty(trainer, loss)   # loss here is (J / k) * S
+        if penalty is None:
             return
-        # Under DDP the effective loss is the mean over W ranks, whose gradient at e is g / W:
-        # penalise that (W * 0.5*eps*||g/W||^2 back-propagated here, averaged by W below).
-        penalty = 0.5 * self.epsilon * gp / world_size(trainer)
-        self.last_penalty = float(penalty.detach())
         self._busy = True
         try:
             trainer.strategy.backward(penalty, None, retain_graph=True)
@@ -307,6 +401,7 @@ class GradientPenalty(L.Callback):
                            batch: Any, batch_idx: int) -> None:
         self._outputs = []
         self._capture = False
+        self._applied = False
         self._exit_math_attention()
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,

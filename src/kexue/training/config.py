@@ -38,10 +38,24 @@ class TrainerConfig:
     enable_progress_bar: Any = "auto"    # auto: on a TTY only (quiet under cron / CI / logs)
     deterministic: bool = False
     fast_dev_run: bool = False
-    num_workers: int = 0                 # DataLoader workers
+    num_workers: int = 0                 # DataLoader worker processes (0: in the main process)
+    pin_memory: bool = False             # page-locked batches: asynchronous copies to the GPU
+    persistent_workers: bool = False     # keep the workers between epochs (num_workers > 0)
     resumable: bool = False              # epoch checkpoints + exact resume (training/resume.py)
 
+    def loader_kwargs(self) -> dict[str, Any]:
+        """The ``DataLoader`` arguments of these settings (workers, pinned memory); conf/gpu
+        sets them, the CPU default is the main process and pageable memory."""
+        return {"num_workers": self.num_workers, "pin_memory": self.pin_memory,
+                "persistent_workers": self.persistent_workers and self.num_workers > 0}
+
     def validate(self) -> None:
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers={self.num_workers}: use 0 (load in the main process) "
+                             "or a positive number of worker processes")
+        if self.persistent_workers and self.num_workers == 0:
+            raise ValueError("persistent_workers: true needs num_workers > 0 (there are no "
+                             "workers to keep); set num_workers, or persistent_workers: false")
         if self.accumulate_grad_batches < 1:
             raise ValueError("accumulate_grad_batches must be >= 1 (1 disables accumulation)")
         from kexue.launch import launched_rank

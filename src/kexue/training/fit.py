@@ -26,7 +26,7 @@ def fit_tensors(module: L.LightningModule, data: torch.Tensor, batch_size: int,
     """
     plan = ResumePlan(checkpoints, len(data), seed)
     loader = DataLoader(TensorDataset(data), batch_size=batch_size, drop_last=drop_last,
-                        num_workers=trainer_cfg.num_workers, **plan.loader_kwargs(shuffle=True))
+                        **trainer_cfg.loader_kwargs(), **plan.loader_kwargs(shuffle=True))
     epochs = EpochMetrics()
     trainer = build_trainer(trainer_cfg, callbacks=[epochs, *plan.callbacks],
                             **plan.trainer_overrides)

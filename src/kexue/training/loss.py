@@ -67,7 +67,8 @@ class LossTerms:
             if isinstance(n, Tensor):        # no host sync for on-device counts
                 part = s * w / n.to(s.dtype).clamp(min=1.0)
             else:
-                part = s * (w / max(float(n), 1e-12 if normalizer is not None else 1.0))
+                factor = w / max(float(n), 1e-12 if normalizer is not None else 1.0)
+                part = s if factor == 1.0 else s * factor      # x * 1.0 == x: skip the op
             total = part if total is None else total + part
         if total is None:
             raise ValueError("LossTerms has no terms")

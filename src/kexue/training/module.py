@@ -22,6 +22,14 @@ import torch
 from kexue.training.config import OptimizerConfig
 from kexue.training.loss import SAMPLES, LossTerms
 from kexue.training.optim import build_optimizer, build_scheduler
+from kexue.training.step_metrics import StepMetricBuffer
+
+# Plain (non-tensor, non-module) attributes written several times per micro-batch: Lightning's
+# hook dispatch sets ``_current_fx_name`` around every hook call, ExactAccumulation the window
+# normaliser. ``nn.Module.__setattr__`` checks parameters/buffers/submodules first (~4 us each,
+# 12% of a batch-1 step's framework time); these names are never any of those.
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "loss_normalizer", "expected_counts",
+                               "_counts_checked", "_count_mismatch"})
 
 
 class KexueModule(L.LightningModule):
@@ -38,6 +46,19 @@ class KexueModule(L.LightningModule):
         # group -> window count / k, and this micro-batch's own counts (a consistency check).
         self.loss_normalizer: dict[str, float] | None = None
         self.expected_counts: dict[str, float] | None = None
+        self._counts_checked = False                    # first micro-batch checked on the host
+        self._count_mismatch: torch.Tensor | None = None   # later ones on the device
+        # Training-step values wait here and reach self.log once per window (step_metrics.py).
+        self.step_metrics = StepMetricBuffer()
+        # Extra objective terms: callables (batch, loss) -> tensor | None, added to the loss
+        # that training_step returns (the gradient penalty uses this to share one backward).
+        self.objective_terms: list[Any] = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PLAIN_ATTRIBUTES:
+            object.__setattr__(self, name, value)     # see _PLAIN_ATTRIBUTES
+        else:
+            super().__setattr__(name, value)
 
     # -- to implement (one of the two) -----------------------------------------------------------
     def loss_terms(self, batch: Any) -> LossTerms:
@@ -72,31 +93,95 @@ class KexueModule(L.LightningModule):
         """The loss back-propagated in training (pure given :attr:`loss_normalizer`)."""
         if self.loss_normalizer is None:
             return self.compute_loss(batch)
+        if type(self).loss_terms is KexueModule.loss_terms:
+            # compute_loss only: a sample mean; loss * n / N in one factor, none when it is 1
+            # (the default loss_terms would compute (loss * n) / N: same value, two more ops).
+            loss, metrics = self.compute_loss(batch)
+            n = float(_batch_size(batch))
+            self._check_counts({SAMPLES: n})
+            factor = n / max(float(self.loss_normalizer[SAMPLES]), 1e-12)
+            return (loss if factor == 1.0 else loss * factor), metrics
         terms = self.loss_terms(batch)
-        if self.expected_counts is not None:
-            for group, n in terms.counts.items():
-                want = self.expected_counts.get(group)
-                if want is None or abs(float(n) - want) > 1e-6 * max(1.0, abs(want)):
-                    raise RuntimeError(
-                        f"{type(self).__name__}.loss_counts(batch) gave {self.expected_counts} "
-                        f"but loss_terms(batch).counts is {dict(terms.counts)}: exact "
-                        "accumulation needs both to count the same elements. Fix "
-                        "loss_counts, or set trainer.exact_accumulation: false.")
+        self._check_counts(terms.counts)
         return terms.mean(self.loss_normalizer), terms.metrics
+
+    def _check_counts(self, counts: dict[str, Any]) -> None:
+        """``loss_terms(batch).counts`` must equal ``loss_counts(batch)`` (:attr:`expected_counts`).
+
+        Host counts are checked at once. On-device counts are checked at once only on the first
+        micro-batch of a fit; later ones are compared on the device and the result is read once
+        per epoch by :meth:`raise_count_mismatch` (no host synchronisation per step).
+        """
+        expected = self.expected_counts
+        if expected is None:
+            return
+        for group, n in counts.items():
+            want = expected.get(group)
+            tol = 1e-6 * max(1.0, abs(want or 0.0))
+            if want is None:
+                self._count_error(f"gave {expected} but loss_terms(batch).counts is {counts}")
+            elif isinstance(n, torch.Tensor) and self._counts_checked:
+                bad = ((n.detach().to(torch.float32) - want).abs() > tol).any()
+                self._count_mismatch = bad if self._count_mismatch is None else \
+                    self._count_mismatch | bad
+            elif abs(float(n) - want) > tol:
+                self._count_error(f"gave {expected} but loss_terms(batch).counts is {counts}")
+        self._counts_checked = True
+
+    def raise_count_mismatch(self) -> None:
+        """Raise if an on-device count compared in :meth:`_check_counts` differed (one sync)."""
+        bad, self._count_mismatch = self._count_mismatch, None
+        if bad is not None and bool(bad):
+            self._count_error("differed from loss_terms(batch).counts in a micro-batch of "
+                              f"epoch {self.current_epoch}")
+
+    def _count_error(self, detail: str) -> None:
+        raise RuntimeError(
+            f"{type(self).__name__}.loss_counts(batch) {detail}: exact accumulation needs both "
+            "to count the same elements. Fix loss_counts, or set "
+            "trainer.exact_accumulation: false.")
 
     # -- shared step ----------------------------------------------------------------------------
     def model_step(self, batch: Any, stage: str) -> torch.Tensor:
+        """The loss of ``batch`` for ``stage`` (train / val / test), its metrics logged.
+
+        A metric is a 0-d batch mean or a ``(B,)`` vector of per-sample values (fewer ops per
+        step: the mean is taken once per logging window). Training values are buffered on the
+        device (:class:`StepMetricBuffer`, flushed by :meth:`on_train_batch_end`); validation
+        and test values are logged per batch.
+        """
         loss, metrics = (self.training_objective(batch) if stage == "train"
                          else self.compute_loss(batch))
         batch_size = _batch_size(batch)
-        self.log(f"{stage}/loss", loss.detach(), prog_bar=stage != "train", batch_size=batch_size,
-                 on_step=stage == "train", on_epoch=True)
+        if stage == "train":
+            self.step_metrics.add("loss", loss, batch_size)
+            for name, value in metrics.items():
+                self.step_metrics.add(name, value, batch_size)
+            return loss
+        self.log(f"{stage}/loss", loss.detach(), prog_bar=True, batch_size=batch_size,
+                 on_step=False, on_epoch=True)
         for name, value in metrics.items():
+            if value.dim() == 1:                      # per-sample values
+                value = value.to(torch.promote_types(value.dtype, torch.float32)).mean()
             self.log(f"{stage}/{name}", value, batch_size=batch_size, on_step=False, on_epoch=True)
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self.model_step(batch, "train")
+        loss = self.model_step(batch, "train")
+        for term in self.objective_terms:
+            extra = term(batch, loss)
+            if extra is not None:
+                loss = loss + extra
+        return loss
+
+    def on_fit_start(self) -> None:
+        self.step_metrics.clear()
+        self._counts_checked = False
+        self._count_mismatch = None
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._trainer is not None and self.step_metrics.due(self.trainer):
+            self.step_metrics.flush(self.log, self.trainer, "train")
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self.model_step(batch, "val")
@@ -106,6 +191,8 @@ class KexueModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = build_optimizer(self.optim_cfg, self.parameters())
+        if self.optim_cfg.scheduler == "constant":   # LambdaLR(1) would cost a call per step
+            return {"optimizer": optimizer}
         total = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
         scheduler = build_scheduler(self.optim_cfg, optimizer, total)
         return {

@@ -84,8 +84,8 @@ class MLPClassifier(KexueModule):
         x, y = batch                                # (B, in_dim), (B,)
         logits = self.model(x)                      # (B, n_classes)
         loss = F.cross_entropy(logits, y)           # mean over the batch
-        acc = (logits.argmax(dim=-1) == y).float().mean()
-        return loss, {"acc": acc}
+        # per-sample hits (B,) bool: KexueModule averages them once per logging window
+        return loss, {"acc": logits.argmax(dim=-1) == y}
 
     def bundle(self, **extra: Any) -> dict[str, Any]:
         """A weights-only bundle for ``kexue.io.TorchDataset``: config, state_dict and ``extra``."""

@@ -94,11 +94,12 @@ def fit_classifier(
         module.model.load_state_dict(init_state)
     plan = ResumePlan(checkpoints, len(train[0]), seed)
     train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size,
-                              num_workers=trainer_cfg.num_workers,
+                              **trainer_cfg.loader_kwargs(),
                               **plan.loader_kwargs(**_shuffle(trainer_cfg, seed)))
     val_loader = None
     if val is not None:
-        val_loader = DataLoader(TensorDataset(*val), batch_size=val_batch_size, shuffle=False)
+        val_loader = DataLoader(TensorDataset(*val), batch_size=val_batch_size, shuffle=False,
+                                **trainer_cfg.loader_kwargs())
     history = EpochHistory()
     overrides: dict[str, Any] = {"num_sanity_val_steps": 0}
     overrides.update(trainer_overrides)
