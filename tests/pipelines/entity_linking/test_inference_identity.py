@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from kexue.io import TextLinesDataset
+from kexue.models.entity_linking.features import hand_features, object_pattern, segment
+from kexue.models.entity_linking.pruning import candidate_ids
 from kexue.models.entity_linking.training import load_linker, pruned_matcher
 from kexue.pipelines.ccks_ingest import nodes as ingest
 from kexue.pipelines.entity_linking.nodes import learn_behaviour, predict_submission, train_linker
@@ -73,3 +75,18 @@ def test_submission_identical_to_per_pair_path() -> None:
         ref_scores
     diffs = [abs(a.score - b.score) for x, y in zip(ref, new) for a, b in zip(x, y)]
     assert max(diffs) < 1e-5
+
+    # the entity features of every scored pair equal their original formulas (whole-text jieba
+    # of the description, the regex alternation of its short objects)
+    feats = linker.resources.features
+    checked = 0
+    for it, text_spans in zip(items, spans):
+        for s, e in dict.fromkeys(text_spans):
+            for sid in candidate_ids(it.lower[s:e], linker.matcher, linker.links):
+                desc = feats.descriptions.get(sid, "")
+                expected = hand_features(it.lower, it.words, frozenset(desc),
+                                         frozenset(segment(desc)),
+                                         object_pattern(feats.objects.get(sid, ())))
+                assert (feats.features(it.lower, it.words, sid) == expected).all()
+                checked += 1
+    assert checked > 1000

@@ -161,8 +161,8 @@ def _compose(world: World, rng: random.Random) -> _Text:
 
 
 def _texts(n_texts: int, n_entities: int, seed: int, stream: int, start_id: int,
-           labelled: bool) -> Iterator[str]:
-    world = build_world(n_entities, seed)
+           labelled: bool, n_filler: int = 1) -> Iterator[str]:
+    world = build_world(n_entities, seed, n_filler)
     rng = random.Random(seed * 1_000_003 + stream)
     for i in range(n_texts):
         t = _compose(world, rng)
@@ -174,12 +174,16 @@ def _texts(n_texts: int, n_entities: int, seed: int, stream: int, start_id: int,
 
 
 def default_train_lines(n_texts: int = 6000, n_entities: int = 3000,
-                        seed: int = 0) -> Iterator[str]:
-    """Yield the embedded default ``train.json`` lines (text_id from "1")."""
-    yield from _texts(n_texts, n_entities, seed, stream=1, start_id=1, labelled=True)
+                        seed: int = 0, n_filler: int = 1) -> Iterator[str]:
+    """Yield the embedded default ``train.json`` lines (text_id from "1"); ``n_filler`` must
+    match the ``kb_data`` generator's (the world, hence the texts, depend on it)."""
+    yield from _texts(n_texts, n_entities, seed, stream=1, start_id=1, labelled=True,
+                      n_filler=n_filler)
 
 
 def default_develop_lines(n_texts: int = 1000, n_entities: int = 3000,
-                          seed: int = 0) -> Iterator[str]:
-    """Yield the embedded default ``develop.json`` lines (``text_id`` and ``text`` only)."""
-    yield from _texts(n_texts, n_entities, seed, stream=2, start_id=1_000_001, labelled=False)
+                          seed: int = 0, n_filler: int = 1) -> Iterator[str]:
+    """Yield the embedded default ``develop.json`` lines (``text_id`` and ``text`` only);
+    ``n_filler`` as for :func:`default_train_lines`."""
+    yield from _texts(n_texts, n_entities, seed, stream=2, start_id=1_000_001, labelled=False,
+                      n_filler=n_filler)

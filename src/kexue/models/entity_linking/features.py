@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,28 +46,42 @@ def segment(text: str) -> list[str]:
     return words
 
 
-def segment_memo(text: str, memo: dict[str, list[str]]) -> list[str]:
-    """:func:`segment` block by block, each distinct block segmented once (``memo``).
+class DescriptionWords:
+    """``word in DescriptionWords(text)`` iff ``word in segment(text)``, segmenting lazily.
 
     jieba cuts a text by splitting it on its ``re_han_default`` pattern and segmenting every
-    piece on its own, so segmenting the pieces separately gives the same words. KB
-    descriptions repeat many pieces (predicate names, common phrases); the memo skips them.
+    piece on its own (losslessly), so the words of a text are the union of its pieces' words,
+    and a word can only come from a piece that contains it as a substring. A membership test
+    therefore segments only the pieces containing the word, each distinct piece once for all
+    entities (``memo``): most of a long description is never segmented.
+
+    Args:
+        text: The (lowercased) description.
+        memo: ``{piece: its jieba words}``, shared by every entity of a cache.
     """
-    if not text:
-        return []
-    words: list[str] = []
-    for block in _jieba().re_han_default.split(text):
-        if block:
-            hit = memo.get(block)
-            if hit is None:
-                hit = memo[block] = [w for w in _jieba().lcut(block, HMM=False) if w]
-            words.extend(hit)
-    if "".join(words) != text:
-        return list(text)
-    return words
+
+    def __init__(self, text: str, memo: dict[str, frozenset[str]]) -> None:
+        self.pieces = tuple(dict.fromkeys(p for p in _jieba().re_han_default.split(text) if p))
+        self.memo = memo
+        self._known: dict[str, bool] = {}
+
+    def _words(self, piece: str) -> frozenset[str]:
+        hit = self.memo.get(piece)
+        if hit is None:
+            hit = self.memo[piece] = frozenset(w for w in _jieba().lcut(piece, HMM=False) if w)
+        return hit
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        hit = self._known.get(word)
+        if hit is None:
+            hit = self._known[word] = any(word in p and word in self._words(p)
+                                          for p in self.pieces)
+        return hit
 
 
-def aligned_isin(units: Sequence[str], vocabulary: set[str] | frozenset[str]) -> np.ndarray:
+def aligned_isin(units: Sequence[str], vocabulary: Container[str]) -> np.ndarray:
     """Per-char 0/1 vector: every char of a unit found in ``vocabulary`` is marked.
 
     Args:
@@ -136,7 +150,7 @@ class ObjectMatcher:
 
 
 def hand_features(query: str, query_words: Sequence[str], desc_chars: frozenset[str],
-                  desc_words: frozenset[str], pattern: re.Pattern | ObjectMatcher | None
+                  desc_words: Container[str], pattern: re.Pattern | ObjectMatcher | None
                   ) -> np.ndarray:
     """``(len(query), 3)`` array ``[f1, f2, f3]`` for a lowercased query and one entity."""
     f1 = aligned_isin(list(query), desc_chars)
@@ -156,15 +170,15 @@ class EntityFeatureCache:
     def __init__(self, descriptions: dict[str, str], objects: dict[str, Sequence[str]]) -> None:
         self.descriptions = descriptions
         self.objects = objects
-        self._cache: dict[str, tuple[frozenset[str], frozenset[str], ObjectMatcher]] = {}
-        self._blocks: dict[str, list[str]] = {}  # jieba words of description pieces
+        self._cache: dict[str, tuple[frozenset[str], DescriptionWords, ObjectMatcher]] = {}
+        self._pieces: dict[str, frozenset[str]] = {}  # jieba words of description pieces
 
-    def get(self, subject_id: str) -> tuple[frozenset[str], frozenset[str], ObjectMatcher]:
+    def get(self, subject_id: str) -> tuple[frozenset[str], DescriptionWords, ObjectMatcher]:
         """``(description chars, description words, object matcher)`` of an entity."""
         hit = self._cache.get(subject_id)
         if hit is None:
             desc = self.descriptions.get(subject_id, "")
-            hit = (frozenset(desc), frozenset(segment_memo(desc, self._blocks)),
+            hit = (frozenset(desc), DescriptionWords(desc, self._pieces),
                    ObjectMatcher(self.objects.get(subject_id, ())))
             self._cache[subject_id] = hit
         return hit
