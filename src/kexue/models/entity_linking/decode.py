@@ -152,7 +152,10 @@ class Linker:
 
     def link(self, items: Sequence[TextItem], spans: Sequence[Sequence[tuple[int, int]]],
              threshold: float) -> list[list[LinkResult]]:
-        """Score every pruned candidate of every span; keep the argmax when ``>= threshold``."""
+        """Score every pruned candidate of every span; keep the argmax when ``>= threshold``.
+
+        Encodes the texts once for all their pairs; :meth:`predict` shares that pass with NER.
+        """
         _, h = self._encode_texts(items, 0.5)
         return self._link_encoded(items, spans, h, threshold)
 
