@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kexue.models.title_gen.incremental import class_probs, classifier_terms
+from kexue.models.title_gen.incremental import classifier_terms
 from kexue.models.title_gen.model import DIRECTIONS, PAD, Seq2Seq
 from kexue.nn.masks import masked_softmax
 
@@ -75,7 +75,7 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int) -> PairCache:
     x, x_max = enc["x"], enc["x_max"]  # (N, Lx, C), (N, C)
     N = x.shape[0]
     w_cls, prior_half = classifier_terms(model, enc["prior"])
-    ex: dict[str, Tensor] = {"x_mask": enc["x_mask"], "prior_half": prior_half}
+    ex: dict[str, Tensor] = {"x_mask": enc["x_mask"], "bias_prior": w_cls["cls_b"] + prior_half}
     for i, name in enumerate(("norm0", "norm1", "norm2")):
         norms = [getattr(d, name) for d in decs]
         ex[f"g{i}"] = torch.stack([1 + n.gamma(x_max) for n in norms]).unsqueeze(2)  # (2,N,1,.)
@@ -147,8 +147,11 @@ def pair_step(model: Seq2Seq, cache: PairCache, hyps: Tensor) -> Tensor:
     own = torch.baddbmm(w["bo"], torch.cat([q, src], -1).reshape(2, N * k, -1), w["qs"])
     f = own.view(2, N, k, 1, -1) + torch.bmm(cross.reshape(2, N * k * k, -1), w["c"]).view(
         2, N, k, k, -1)  # (2, N, k, k, O)
-    f = F.leaky_relu(f, 0.2).view(2, N, k * k, -1)
-    return class_probs(cache.w, cache.example["prior_half"], f).view(2, N, k, k, -1)
+    # classifier: one mm for all 2*N*k*k pairs, bias and copy prior added in place (one
+    # full-size temporary instead of three)
+    logits = torch.mm(F.leaky_relu(f, 0.2).view(2 * N * k * k, -1), cache.w["cls_w"])
+    logits = logits.view(2, N, k * k, -1).add_(cache.example["bias_prior"].unsqueeze(1))
+    return torch.softmax(logits, dim=-1).view(2, N, k, k, -1)
 
 
 def select(cache: PairCache, origin: Tensor) -> None:
@@ -166,6 +169,6 @@ def select(cache: PairCache, origin: Tensor) -> None:
 def keep(cache: PairCache, index: Tensor) -> None:
     """Keep only examples ``index`` (long, into the current N) in every entry."""
     for key, v in cache.example.items():
-        cache.example[key] = v.index_select(0 if key in ("x_mask", "prior_half") else 1, index)
+        cache.example[key] = v.index_select(0 if key in ("x_mask", "bias_prior") else 1, index)
     for key, v in cache.hyp.items():
         cache.hyp[key] = v.index_select(1, index)
