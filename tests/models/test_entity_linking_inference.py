@@ -4,6 +4,9 @@ faster entity features (object matches without a regex, lazily segmented descrip
 from __future__ import annotations
 
 import random
+import sys
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ import torch
 from kexue.models.entity_linking.batching import LinkingResources
 from kexue.models.entity_linking.candidates import AliasMatcher
 from kexue.models.entity_linking.config import ModelConfig
-from kexue.models.entity_linking.decode import Linker
+from kexue.models.entity_linking.decode import Linker, candidate_pairs
 from kexue.models.entity_linking.description_cache import weight_version
 from kexue.models.entity_linking.features import (
     DescriptionWords,
@@ -136,3 +139,46 @@ def test_empty_inputs() -> None:
     assert linker.predict([], 0.4, 0.1) == ([], [])
     items = linker.items(["没有", "实体"])
     assert linker.link(items, [[], []], 0.1) == [[], []]
+
+
+SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
+SRC = Path(__file__).resolve().parents[2] / "src" / "kexue"
+
+
+def _probe(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Count Tensor calls that read a value back to the host, by (caller file, method)."""
+    calls: Counter = Counter()
+
+    def wrap(name, original):
+        def probe(tensor, *args, **kwargs):
+            caller = Path(sys._getframe(1).f_code.co_filename).resolve()
+            if caller.is_relative_to(SRC):
+                calls[(str(caller.relative_to(SRC)), name)] += 1
+            return original(tensor, *args, **kwargs)
+        return probe
+
+    for name in SYNCING:
+        monkeypatch.setattr(torch.Tensor, name, wrap(name, getattr(torch.Tensor, name)))
+    return calls
+
+
+def test_encode_once_reads_back_once_per_call_not_per_batch(monkeypatch) -> None:
+    linker = _linker(False)
+    linker.batch_size = 2  # 3 text batches, >= 6 pair batches
+    items = linker.items(TEXTS)
+    spans = [it.spans for it in items]
+    n_pairs = len(candidate_pairs(items, spans, linker.matcher, linker.links))
+    assert n_pairs >= 12  # >= 6 pair batches of 2
+    calls = _probe(monkeypatch)
+    linker.link_per_pair(items, spans, 0.0)
+    per_pair = calls[("models/entity_linking/decode.py", "cpu")]
+    assert per_pair >= (n_pairs + 1) // 2  # the probe sees the reference's per-batch copies
+    calls.clear()
+    linker.predict(items, 0.4, 0.0)
+    # p_start / p_end of each text batch, copied after the NER loop, and the scores once
+    assert calls[("models/entity_linking/decode.py", "cpu")] == 2 * 3 + 1
+    hot = {k: n for k, n in calls.items() if k[0].startswith("nn/") or k[0] in (
+        "models/entity_linking/inference.py", "models/entity_linking/description_cache.py",
+        "models/entity_linking/model.py")}
+    hot.pop(("nn/rnn.py", "__int__"), None)  # AlignedBiLSTM range-checks the HOST lengths
+    assert hot == {}

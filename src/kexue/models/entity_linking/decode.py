@@ -132,8 +132,9 @@ class Linker:
             chunk = items[b:b + self.batch_size]
             batch = self._to(collate([{"chars": it.chars, "words": it.word_ids,
                                        "pres1": it.pres1, "pres2": it.pres2} for it in chunk]))
+            lengths = torch.tensor([len(it.chars) for it in chunk])  # host: no device wait
             h, p1, p2 = self.module.net.encode(batch["chars"], batch["pres1"], batch["pres2"],
-                                               batch.get("words"))
+                                               batch.get("words"), lengths=lengths)
             probs.append((p1, p2))
             states.append(h)
         out: list[list[tuple[int, int]]] = []

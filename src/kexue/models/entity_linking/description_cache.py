@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from kexue.models.entity_linking.batching import pad_rows
-from kexue.models.entity_linking.inference import bilstm
 from kexue.models.entity_linking.model import JointLinker
 
 
@@ -87,9 +86,8 @@ class DescriptionCache:
             words = None
             if inputs[0][1] is not None:
                 words = pad_rows([w for _, w in inputs], torch.long).to(device)
-            n = np.asarray([len(c) for c, _ in inputs], dtype=np.int64)
-            x = self.net.embed(desc, words) * (desc > 0).unsqueeze(-1)  # (b, M, D)
-            d = bilstm(self.net.desc_lstm, x, n)  # (b, M, 2H): encode_description, no sync
+            n = torch.tensor([len(c) for c, _ in inputs])  # host lengths: no device wait
+            d, _ = self.net.encode_description(desc, words, lengths=n)  # (b, M, 2H)
             start = len(self.row)
             table = self._reserve(start + d.shape[0], d)
             table[start:start + d.shape[0], :d.shape[1]] = d

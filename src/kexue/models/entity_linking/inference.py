@@ -17,8 +17,8 @@ to float rounding (batch composition and the fused kernels round differently), a
 predictions are the same (tested on the default world's submission).
 
 Device: everything runs on the model's device; row lengths are known on the host, so no step
-waits for the device (:func:`bilstm` replaces ``AlignedBiLSTM.forward``'s mask check and
-length copy); the scores of a call are copied to the host once, at its end.
+waits for the device (the BiLSTMs get host ``lengths``); the scores of a call are copied to the
+host once, at its end.
 
 Shapes: ``B`` pairs, ``L`` text length, ``M`` description length, ``2H`` BiLSTM output,
 ``I = heads * head_dim``.
@@ -34,10 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kexue.models.entity_linking.model import JointLinker
-from kexue.nn import AlignedBiLSTM, MultiHeadAttention, masked_max, masked_mean
+from kexue.nn import MultiHeadAttention, masked_max, masked_mean
 
 
 def split_heads(x: Tensor, heads: int) -> Tensor:
@@ -78,28 +77,6 @@ def fused_linear(x: Tensor, layers: Sequence[torch.nn.Linear]) -> Tensor:
     return F.linear(x, torch.cat([layer.weight for layer in layers]), bias)
 
 
-def bilstm(layer: AlignedBiLSTM, x: Tensor, lengths: np.ndarray) -> Tensor:
-    """``layer(x, mask)`` with the row lengths known on the host (no device sync).
-
-    ``AlignedBiLSTM.forward`` checks the mask and copies its lengths to the host (two waits per
-    call on a GPU); inference knows every length already. Same packing, same kernel.
-
-    Args:
-        layer: The BiLSTM.
-        x: ``(B, L, D)``; lengths: ``(B,)`` host lengths, each ``>= 1``.
-
-    Returns:
-        ``(B, L, 2H)``, zeros at padding.
-    """
-    B, L, _ = x.shape
-    packed = pack_padded_sequence(x, torch.from_numpy(lengths), batch_first=True,
-                                  enforce_sorted=False)
-    out, _ = layer.lstm(packed)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=L)  # (B, L, 2H)
-    mask = torch.from_numpy(np.arange(L)[None, :] < lengths[:, None]).to(x.device)
-    return out.masked_fill(~mask.unsqueeze(-1), 0.0)
-
-
 @torch.no_grad()
 def score_encoded(net: JointLinker, h: Tensor, lengths: np.ndarray, span_feats: Tensor,
                   desc: tuple[Tensor, Tensor]) -> Tensor:
@@ -121,7 +98,8 @@ def score_encoded(net: JointLinker, h: Tensor, lengths: np.ndarray, span_feats: 
                                     ).chunk(3, dim=-1)  # (B, M, I) each
     L = h.shape[1]
     mask = torch.from_numpy(np.arange(L)[None, :] < lengths[:, None]).to(h.device)  # (B, L)
-    q = bilstm(net.query_lstm, torch.cat([h, span_feats.to(h.dtype)], -1), lengths)  # (B, L, 2H)
+    q = net.query_lstm(torch.cat([h, span_feats.to(h.dtype)], -1), mask,
+                       lengths=torch.from_numpy(lengths))  # (B, L, 2H), no device wait
     ys = masked_mean(q, (span_feats[..., 0] > 0) & mask, dim=1)  # (B, 2H): encode_query
     proj = fused_linear(q, [qd_layer.q_proj, dq_layer.k_proj, dq_layer.v_proj])  # (B, L, 3I)
     q_qd, k_dq, v_dq = proj.chunk(3, dim=-1)  # (B, L, I) each

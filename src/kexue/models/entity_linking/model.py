@@ -64,14 +64,16 @@ class JointLinker(nn.Module):
         self.match_hidden = nn.Linear(2 * inner + 2 * H, cfg.dense_size)
         self.match_out = nn.Linear(cfg.dense_size, 1)
 
-    def encode(self, chars: Tensor, pres1: Tensor, pres2: Tensor, words: Tensor | None = None
-               ) -> tuple[Tensor, Tensor, Tensor]:
+    def encode(self, chars: Tensor, pres1: Tensor, pres2: Tensor, words: Tensor | None = None,
+               lengths: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """NER pass.
 
         Args:
             chars: ``(B, L)`` char ids (0 = padding).
             pres1, pres2: ``(B, L)`` 0/1 max-match start / end (inclusive) indicators.
             words: ``(B, L)`` word ids per char, when the model uses word vectors.
+            lengths: ``(B,)`` CPU text lengths when known on the host (no device wait in the
+                BiLSTM); ``None`` reads them from ``chars``.
 
         Returns:
             ``h (B, L, 2H)`` BiLSTM states, ``p_start (B, L)`` and ``p_end (B, L)`` probabilities,
@@ -81,7 +83,7 @@ class JointLinker(nn.Module):
         x = self.embed(chars, words)  # (B, L, D)
         x = torch.cat([x, pres1.unsqueeze(-1).to(x.dtype), pres2.unsqueeze(-1).to(x.dtype)], -1)
         x = x * mask.unsqueeze(-1)
-        h = self.ner_lstm(x, mask)  # (B, L, 2H), zeros at padding
+        h = self.ner_lstm(x, mask, lengths=lengths)  # (B, L, 2H), zeros at padding
         c = F.relu(self.conv(h.transpose(1, 2))).transpose(1, 2)  # (B, L, C)
         p_start = torch.sigmoid(self.start_head(c)).squeeze(-1) * pres1  # (B, L)
         p_end = torch.sigmoid(self.end_head(c)).squeeze(-1) * pres2  # (B, L)
@@ -102,20 +104,22 @@ class JointLinker(nn.Module):
         span = (span_feats[..., 0] > 0) & mask  # (B, L)
         return q, masked_mean(q, span, dim=1)  # (B, L, 2H), (B, 2H)
 
-    def encode_description(self, desc: Tensor, desc_words: Tensor | None = None
-                           ) -> tuple[Tensor, Tensor]:
+    def encode_description(self, desc: Tensor, desc_words: Tensor | None = None,
+                           lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Entity side of the matcher: embedding + description BiLSTM.
 
         Args:
             desc: ``(B, M)`` description char ids (0 = padding).
             desc_words: ``(B, M)`` description word ids per char (word-vector models only).
+            lengths: ``(B,)`` CPU lengths of the descriptions when known on the host (no
+                device wait in the BiLSTM); ``None`` reads them from ``desc``.
 
         Returns:
             ``d (B, M, 2H)`` states (zeros at padding) and ``d_mask (B, M)``.
         """
         d_mask = desc > 0  # (B, M)
         d = self.embed(desc, desc_words) * d_mask.unsqueeze(-1)  # (B, M, D)
-        return self.desc_lstm(d, d_mask), d_mask  # (B, M, 2H), (B, M)
+        return self.desc_lstm(d, d_mask, lengths=lengths), d_mask  # (B, M, 2H), (B, M)
 
     def match_head(self, q: Tensor, mask: Tensor, ys: Tensor, z_qd: Tensor, z_dq: Tensor
                    ) -> Tensor:
