@@ -182,3 +182,19 @@ def test_encode_once_reads_back_once_per_call_not_per_batch(monkeypatch) -> None
         "models/entity_linking/model.py")}
     hot.pop(("nn/rnn.py", "__int__"), None)  # AlignedBiLSTM range-checks the HOST lengths
     assert hot == {}
+
+
+def test_cache_over_its_memory_budget_starts_again() -> None:
+    linker = _linker(False)
+    cache = linker.descriptions
+    cache.max_rows = 3  # room for 3 descriptions
+    items = linker.items(TEXTS)
+    spans = [it.spans for it in items]
+    linker.link(items[1:3], spans[1:3], 0.0)  # a, b, e, c: over budget -> refilled by this call
+    assert len(cache) == 4
+    got = linker.link(items, spans, 0.0)  # all 6 needed: emptied first, then all encoded
+    assert len(cache) == 6
+    ref = linker.link_per_pair(items, spans, 0.0)
+    assert _rows(got) == _rows(ref)
+    np.testing.assert_allclose([r.score for res in got for r in res],
+                               [r.score for res in ref for r in res], atol=1e-6)
