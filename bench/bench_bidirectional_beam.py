@@ -59,7 +59,7 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    batch, src_len, steps, rounds = (8, 80, 12, 2) if args.quick else (16, 120, 20, 9)
+    batch, src_len, steps, rounds = (8, 80, 12, 2) if args.quick else (16, 120, 20, 15)
     vocab = 300
     x = torch.randint(4, vocab, (batch, src_len), generator=torch.Generator().manual_seed(1)).to(device)
     base, bidi = make_model(False, vocab, device), make_model(True, vocab, device)

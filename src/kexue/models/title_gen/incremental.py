@@ -75,7 +75,7 @@ def _cell(cache: DecodeCache, d: str, layer: int, x: Tensor) -> Tensor:
     gates = torch.addmm(ex[f"{d}.bias{layer}"], x.reshape(N * k, -1), ex[f"{d}.ih{layer}"])
     gates = gates.addmm_(h.reshape(N * k, D), ex[f"{d}.hh{layer}"]).view(N, k, 4 * D)
     sig = gates.sigmoid()
-    c = sig[..., D:2 * D] * c + sig[..., :D] * gates[..., 2 * D:3 * D].tanh()
+    c = torch.addcmul(sig[..., D:2 * D] * c, sig[..., :D], gates[..., 2 * D:3 * D].tanh())
     h = sig[..., 3 * D:] * c.tanh()
     hyp[f"{d}.h{layer}"], hyp[f"{d}.c{layer}"] = h, c
     return h
@@ -83,8 +83,8 @@ def _cell(cache: DecodeCache, d: str, layer: int, x: Tensor) -> Tensor:
 
 def _norm(cache: DecodeCache, d: str, i: int, h: Tensor, eps: float) -> Tensor:
     """SelfModulatedLayerNorm ``norm{i}`` with the cached scale/shift: (N, k, X) -> (N, k, X)."""
-    return (F.layer_norm(h, (h.shape[-1],), eps=eps) * cache.example[f"{d}.g{i}"]
-            + cache.example[f"{d}.b{i}"])
+    return torch.addcmul(cache.example[f"{d}.b{i}"], F.layer_norm(h, (h.shape[-1],), eps=eps),
+                         cache.example[f"{d}.g{i}"])
 
 
 def _states(model: Seq2Seq, cache: DecodeCache, d: str, token: Tensor) -> Tensor:

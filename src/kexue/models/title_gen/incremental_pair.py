@@ -28,7 +28,6 @@ from torch import Tensor
 
 from kexue.models.title_gen.incremental import classifier_terms
 from kexue.models.title_gen.model import DIRECTIONS, PAD, Seq2Seq
-from kexue.nn.masks import masked_softmax
 
 
 @dataclass
@@ -75,7 +74,9 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int) -> PairCache:
     x, x_max = enc["x"], enc["x_max"]  # (N, Lx, C), (N, C)
     N = x.shape[0]
     w_cls, prior_half = classifier_terms(model, enc["prior"])
-    ex: dict[str, Tensor] = {"x_mask": enc["x_mask"], "bias_prior": w_cls["cls_b"] + prior_half}
+    ex: dict[str, Tensor] = {"bias_prior": w_cls["cls_b"] + prior_half,
+                             "src_bias": torch.zeros_like(x[..., 0]).masked_fill(
+                                 ~enc["x_mask"], torch.finfo(x.dtype).min)}  # (N, Lx)
     for i, name in enumerate(("norm0", "norm1", "norm2")):
         norms = [getattr(d, name) for d in decs]
         ex[f"g{i}"] = torch.stack([1 + n.gamma(x_max) for n in norms]).unsqueeze(2)  # (2,N,1,.)
@@ -92,7 +93,8 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int) -> PairCache:
 
 def _norm(h: Tensor, cache: PairCache, i: int, eps: float) -> Tensor:
     """SelfModulatedLayerNorm with the cached scale/shift: (2, N, k, X) -> (2, N, k, X)."""
-    return F.layer_norm(h, (h.shape[-1],), eps=eps) * cache.example[f"g{i}"] + cache.example[f"b{i}"]
+    return torch.addcmul(cache.example[f"b{i}"], F.layer_norm(h, (h.shape[-1],), eps=eps),
+                         cache.example[f"g{i}"])
 
 
 def _cells(cache: PairCache, layer: int, x: Tensor) -> Tensor:
@@ -105,7 +107,7 @@ def _cells(cache: PairCache, layer: int, x: Tensor) -> Tensor:
     gates = torch.baddbmm(w[f"b{layer}"], x.reshape(2, N * k, -1), w[f"ih{layer}"])
     gates = torch.baddbmm(gates, h.reshape(2, N * k, D), w[f"hh{layer}"]).view(2, N, k, 4 * D)
     sig = gates.sigmoid()
-    c = sig[..., D:2 * D] * c + sig[..., :D] * gates[..., 2 * D:3 * D].tanh()
+    c = torch.addcmul(sig[..., D:2 * D] * c, sig[..., :D], gates[..., 2 * D:3 * D].tanh())
     h = sig[..., 3 * D:] * c.tanh()
     hyp[f"h{layer}"], hyp[f"c{layer}"] = h, c
     return h
@@ -134,18 +136,21 @@ def pair_step(model: Seq2Seq, cache: PairCache, hyps: Tensor) -> Tensor:
     # (queries scaled by 1/sqrt(dh) instead of the larger score tensors; exact for dh = 4^n)
     qq = qq * (1.0 / math.sqrt(dh))
     sq = qq[..., :As].reshape(2, N, k, H, dh).transpose(2, 3)  # (2, N, H, k, dh)
-    allowed = cache.example["x_mask"][None, :, None, None, :]  # (1, N, 1, 1, Lx)
+    # (masks as additive 0 / finfo.min biases: no row is fully masked -- every source has a
+    # token and every hypothesis its start id -- so this equals masked_softmax)
     scores = sq @ cache.example["src_k"].transpose(-1, -2)  # (2, N, H, k, Lx)
-    src = masked_softmax(scores, allowed, dim=-1) @ cache.example["src_v"]  # (2, N, H, k, dh)
+    scores = scores + cache.example["src_bias"][None, :, None, None, :]
+    src = torch.softmax(scores, dim=-1) @ cache.example["src_v"]  # (2, N, H, k, dh)
     src = src.transpose(2, 3).reshape(2, N, k, As)  # (2, N, k, As)
-    # cross attention of own hypothesis o to the other direction's hypothesis x
-    cq = qq[..., As:].reshape(2, N, k, H, dh)
-    scores = torch.einsum("enohd,enxhtd->enoxht", cq, cache.hyp["ck"])
-    other_mask = (hyps != PAD).flip(0)[:, :, None, :, None, :]  # (2, N, 1, k, 1, t)
-    attn = masked_softmax(scores, other_mask, dim=-1)  # (2, N, k, k, H, t)
-    cross = torch.einsum("enoxht,enxhtd->enoxhd", attn, cache.hyp["cv"])  # (2, N, k, k, H, dh)
+    # cross attention of own hypothesis o to the other direction's hypothesis x: batched over
+    # (e, n, x, h) against the cache as stored, (o, t) scores per batch
+    cq = qq[..., As:].reshape(2, N, k, H, dh).transpose(2, 3).unsqueeze(2)  # (2, N, 1, H, k, dh)
+    scores = cq @ cache.hyp["ck"].transpose(-1, -2)  # (2, N, k_x, H, k_o, t)
+    pad = (hyps == PAD).flip(0).to(scores.dtype) * torch.finfo(scores.dtype).min  # (2, N, k, t)
+    attn = torch.softmax(scores + pad[:, :, :, None, None, :], dim=-1)
+    cross = (attn @ cache.hyp["cv"]).permute(0, 1, 4, 2, 3, 5)  # (2, N, k_o, k_x, H, dh)
     own = torch.baddbmm(w["bo"], torch.cat([q, src], -1).reshape(2, N * k, -1), w["qs"])
-    f = own.view(2, N, k, 1, -1) + torch.bmm(cross.reshape(2, N * k * k, -1), w["c"]).view(
+    f = own.view(2, N, k, 1, -1) + torch.bmm(cross.reshape(2, N * k * k, H * dh), w["c"]).view(
         2, N, k, k, -1)  # (2, N, k, k, O)
     # classifier: one mm for all 2*N*k*k pairs, bias and copy prior added in place (one
     # full-size temporary instead of three)
@@ -169,6 +174,6 @@ def select(cache: PairCache, origin: Tensor) -> None:
 def keep(cache: PairCache, index: Tensor) -> None:
     """Keep only examples ``index`` (long, into the current N) in every entry."""
     for key, v in cache.example.items():
-        cache.example[key] = v.index_select(0 if key in ("x_mask", "bias_prior") else 1, index)
+        cache.example[key] = v.index_select(0 if key in ("src_bias", "bias_prior") else 1, index)
     for key, v in cache.hyp.items():
         cache.hyp[key] = v.index_select(1, index)
