@@ -39,7 +39,7 @@ from kexue.training.trainer import build_trainer  # noqa: E402
 
 SIZES = {
     "full": dict(vocab=4000, d=128, heads=4, d_ff=512, layers=2, seq=64, batch=16, steps=8,
-                 rounds=3),
+                 rounds=5),
     "quick": dict(vocab=1000, d=64, heads=4, d_ff=256, layers=1, seq=32, batch=16, steps=6,
                   rounds=2),
 }

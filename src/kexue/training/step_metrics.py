@@ -39,6 +39,11 @@ class StepMetricBuffer:
         ``(samples,)`` vector of per-sample values (averaged here, once per window)."""
         if value.requires_grad:
             value = value.detach()
+        if value.dim() > 0 and value.numel() == 1:
+            value = value.reshape(())                  # a (1,) batch mean is a scalar
+        elif value.dim() > 0 and (value.dim() != 1 or value.numel() != samples):
+            raise ValueError(f"metric {name!r} has shape {tuple(value.shape)}: return a 0-d batch "
+                             f"mean or one value per sample ({samples},)")
         self._values.setdefault(name, []).append(value)
         self._samples.setdefault(name, []).append(int(samples))
 
@@ -56,8 +61,9 @@ class StepMetricBuffer:
         for name, values in self._values.items():
             samples = self._samples[name]
             total = sum(samples)
-            if values[0].dim() == 1:                  # per-sample values: one mean
-                flat = torch.cat(values)
+            if any(v.dim() == 1 for v in values):     # per-sample values: one mean
+                flat = torch.cat([v if v.dim() == 1 else v.reshape(1).expand(n)
+                                  for v, n in zip(values, samples, strict=True)])
                 out[name] = (flat.to(torch.promote_types(flat.dtype, torch.float32)).mean(), total)
                 continue
             if len(values) == 1:
