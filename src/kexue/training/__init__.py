@@ -15,9 +15,10 @@ Public API (``from kexue.training import AdaFactor, FGM, ...``)::
 
 from kexue.training.accumulation import AccumulationGuard, AccumulationWindows, ExactAccumulation
 from kexue.training.adafactor import AdaFactor
-from kexue.training.adversarial import FGM, GradientPenalty
+from kexue.training.adversarial import FGM
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.ema import EMA
+from kexue.training.gradient_penalty import GradientPenalty
 from kexue.training.loss import LossTerms
 from kexue.training.module import KexueModule
 from kexue.training.optim import build_optimizer, build_scheduler

@@ -9,10 +9,11 @@ import lightning as L
 
 from kexue.config import ConfigError
 from kexue.training.accumulation import AccumulationGuard, ExactAccumulation
-from kexue.training.adversarial import FGM, GradientPenalty
+from kexue.training.adversarial import FGM
 from kexue.training.config import AdversarialConfig, EMAConfig, TrainerConfig
 from kexue.training.distributed import SpawnDDPStrategy, resolve_devices
 from kexue.training.ema import EMA
+from kexue.training.gradient_penalty import GradientPenalty
 
 logger = logging.getLogger(__name__)
 
