@@ -17,6 +17,10 @@ paths are timed from the seed to the trained weights: model, optimizer and loade
 in both, the Trainer's construction and set-up in the Lightning path (earlier versions started
 the plain loop's clock after its model was built, the Lightning CPU clock before).
 
+Floor: ``bare_lightning_*_ratio`` times a minimal LightningModule (loss only, no logging) under a
+Trainer with every extra off, in the same interleaved repeats: what Lightning's loop costs by
+itself, whatever the module does.
+
 Profile: one extra cProfile run of the Lightning path per case, its own time (``tottime``) grouped
 into torch compute, Lightning's loop / hook dispatch, Lightning's logging, kexue code and data
 loading (``profile`` in the JSON; profiled times are inflated, the shares are what matters).
@@ -90,6 +94,37 @@ def lightning_path(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     # the whole call, seed to trained weights, Trainer construction included (like the plain loop)
     return wall, cpu, result.optimizer_steps, result.module.model.state_dict()
+
+
+class BareMLP(L.LightningModule):
+    """The floor: a minimal LightningModule (loss only, no logging, no kexue code)."""
+
+    def __init__(self, cfg: MLPConfig) -> None:
+        super().__init__()
+        self.model = MLP(cfg)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        xb, yb = batch
+        return F.cross_entropy(self.model(xb), yb)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def bare_lightning(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int,
+                   accumulate: int, epochs: int) -> tuple[float, float, int, dict]:
+    """Lightning's own floor: :class:`BareMLP` and a Trainer with every extra switched off."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    L.seed_everything(SEED, workers=True, verbose=False)
+    module = BareMLP(cfg)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(SEED))
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", accumulate_grad_batches=accumulate,
+                        logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer.fit(module, loader)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, int(trainer.global_step), module.model.state_dict()
 
 
 PROFILE_GROUPS = (  # (group, substrings of the file path); the first match wins
@@ -170,16 +205,17 @@ def main() -> None:
     previous = previous_ratios()
     for name, batch, accumulate, n, epochs in cases:
         x, y = x_all[:n], y_all[:n]
-        walls: dict[str, list[float]] = {"plain": [], "lightning": []}
-        cpus: dict[str, list[float]] = {"plain": [], "lightning": []}
+        walls: dict[str, list[float]] = {"plain": [], "lightning": [], "bare": []}
+        cpus: dict[str, list[float]] = {"plain": [], "lightning": [], "bare": []}
         for _ in range(args.repeats):
-            for kind, fn in (("plain", plain_loop), ("lightning", lightning_path)):
+            for kind, fn in (("plain", plain_loop), ("lightning", lightning_path),
+                             ("bare", bare_lightning)):
                 wall, cpu, steps, state = fn(x, y, cfg, batch, accumulate, epochs)
                 walls[kind].append(wall)
                 cpus[kind].append(cpu)
                 if kind == "plain":
                     plain_steps, plain_state = steps, state
-                else:
+                elif kind == "lightning":
                     light_steps, light_state = steps, state
         assert plain_steps == light_steps, (plain_steps, light_steps)
         profile = profile_breakdown(lightning_path, x, y, cfg, batch, accumulate, epochs)
@@ -198,18 +234,20 @@ def main() -> None:
             "overhead_ms_per_micro_batch": round(
                 1000 * (med_cpu["lightning"] - med_cpu["plain"]) / max(1, micro), 3),
             "max_abs_weight_diff": diff,
+            "bare_lightning_wall_ratio": round(med["bare"] / med["plain"], 2),
+            "bare_lightning_cpu_ratio": round(med_cpu["bare"] / med_cpu["plain"], 2),
             "profile": profile,
         })
 
     header = (f"{'case':26s} {'micro':>6s} {'steps':>6s} {'plain s':>8s} {'light s':>8s} "
-              f"{'wall x':>7s} {'cpu x':>6s} {'+ms/mb':>7s} {'max|dW|':>9s}")
+              f"{'wall x':>7s} {'cpu x':>6s} {'+ms/mb':>7s} {'max|dW|':>9s} {'bare cpu x':>10s}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['case']:26s} {r['micro_batches']:6d} {r['optimizer_steps']:6d} "
               f"{r['plain_wall_s']:8.2f} {r['lightning_wall_s']:8.2f} {r['wall_ratio']:7.2f} "
               f"{r['cpu_ratio']:6.2f} {r['overhead_ms_per_micro_batch']:7.3f} "
-              f"{r['max_abs_weight_diff']:9.2e}")
+              f"{r['max_abs_weight_diff']:9.2e} {r['bare_lightning_cpu_ratio']:10.2f}")
     for r in rows:
         shares = ", ".join(f"{g} {100 * v:.0f}%" for g, v in r["profile"]["share"].items())
         print(f"profile {r['case']}: {shares}")
