@@ -19,6 +19,7 @@ from kexue.models.entity_linking.inference import (
 )
 from kexue.models.entity_linking.module import EntityLinkingModule
 from kexue.models.entity_linking.pruning import candidate_ids
+from kexue.progress import track
 
 
 def decode_spans(p_start: np.ndarray, p_end: np.ndarray, threshold: float = 0.4
@@ -128,7 +129,8 @@ class Linker:
         The probabilities of all batches are copied to the host after the loop (one wait).
         """
         probs, states = [], []
-        for b in range(0, len(items), self.batch_size):
+        for b in track(range(0, len(items), self.batch_size), "entity linking: NER",
+                       unit=" batches"):
             chunk = items[b:b + self.batch_size]
             batch = self._to(collate([{"chars": it.chars, "words": it.word_ids,
                                        "pres1": it.pres1, "pres2": it.pres2} for it in chunk]))

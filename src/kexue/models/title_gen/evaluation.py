@@ -10,6 +10,7 @@ import torch
 from kexue.models.title_gen import beam
 from kexue.models.title_gen.batching import pad_rows
 from kexue.models.title_gen.model import Seq2Seq
+from kexue.progress import track
 
 
 def resolve_device(name: str) -> torch.device:
@@ -37,7 +38,8 @@ def decode_split(model: Seq2Seq, sources: Sequence[Sequence[int]], method: str, 
     outputs: list[list[int]] = [[] for _ in sources]
     directions = [""] * len(sources)
     t0 = time.perf_counter()
-    for s in range(0, len(order), batch_size):
+    batches = range(0, len(order), batch_size)
+    for s in track(batches, f"decoding ({method})", unit=" batches"):
         idx = order[s:s + batch_size]
         x = pad_rows([sources[i] if len(sources[i]) else [1] for i in idx]).to(device)
         enc = model.encode(x)
