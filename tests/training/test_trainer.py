@@ -152,3 +152,19 @@ def test_progress_bar_auto_follows_the_terminal(monkeypatch) -> None:
     assert progress_bar("auto") is False
     with pytest.raises(ConfigError, match="enable_progress_bar"):
         build_config(TrainerConfig, {"enable_progress_bar": "sometimes"}, where="x.trainer")
+
+
+def test_loader_settings_reach_the_dataloader_arguments_and_fail_naming_the_key() -> None:
+    from kexue.config import ConfigError, build_config
+
+    cfg = build_config(TrainerConfig, {"num_workers": 2, "pin_memory": True,
+                                       "persistent_workers": True, "accelerator": "gpu"})
+    assert cfg.loader_kwargs() == {"num_workers": 2, "pin_memory": True,
+                                   "persistent_workers": True}
+    cpu = build_config(TrainerConfig, {"pin_memory": True, "accelerator": "cpu"})
+    assert cpu.loader_kwargs() == {"num_workers": 0, "pin_memory": False,
+                                   "persistent_workers": False}
+    with pytest.raises(ConfigError, match=r"trainer.*persistent_workers.*num_workers > 0"):
+        build_config(TrainerConfig, {"persistent_workers": True}, where="tricks.trainer")
+    with pytest.raises(ConfigError, match="num_workers=-1"):
+        build_config(TrainerConfig, {"num_workers": -1})

@@ -45,8 +45,10 @@ class TrainerConfig:
 
     def loader_kwargs(self) -> dict[str, Any]:
         """The ``DataLoader`` arguments of these settings (workers, pinned memory); conf/gpu
-        sets them, the CPU default is the main process and pageable memory."""
-        return {"num_workers": self.num_workers, "pin_memory": self.pin_memory,
+        sets them, the CPU default is the main process and pageable memory. ``pin_memory`` is
+        dropped for ``accelerator: cpu`` (nothing to copy to; e.g. a gpu-env run forced to CPU)."""
+        return {"num_workers": self.num_workers,
+                "pin_memory": self.pin_memory and self.accelerator != "cpu",
                 "persistent_workers": self.persistent_workers and self.num_workers > 0}
 
     def validate(self) -> None:
