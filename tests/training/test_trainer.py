@@ -168,3 +168,23 @@ def test_loader_settings_reach_the_dataloader_arguments_and_fail_naming_the_key(
         build_config(TrainerConfig, {"persistent_workers": True}, where="tricks.trainer")
     with pytest.raises(ConfigError, match="num_workers=-1"):
         build_config(TrainerConfig, {"num_workers": -1})
+
+
+def test_every_training_loader_takes_the_loader_settings() -> None:
+    """Title generation, entity linking and text classification build their loaders with
+    ``TrainerConfig.loader_kwargs()`` (conf/gpu sets workers and pinned memory)."""
+    import inspect
+
+    import torch
+
+    from kexue.models.entity_linking import training as el
+    from kexue.models.textcls import training as tc
+    from kexue.models.title_gen import training as tg
+    from kexue.training.config import TrainerConfig
+
+    cfg = TrainerConfig(num_workers=2, pin_memory=True, persistent_workers=True)
+    loader = tc.train_loader(torch.zeros(4, 3, dtype=torch.long), torch.zeros(4, dtype=torch.long),
+                             2, 0, cfg.loader_kwargs())
+    assert (loader.num_workers, loader.pin_memory, loader.persistent_workers) == (2, True, True)
+    for module in (el, tg):
+        assert "trainer_cfg.loader_kwargs()" in inspect.getsource(module)

@@ -134,7 +134,7 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
     epochs = EpochMetrics()
     plan = ResumePlan(checkpoints, len(dataset), seed, per_item=True)
     loader = DataLoader(dataset, batch_size=data_cfg.batch_size, collate_fn=collate,
-                        num_workers=trainer_cfg.num_workers, **plan.loader_kwargs(shuffle=True))
+                        **trainer_cfg.loader_kwargs(), **plan.loader_kwargs(shuffle=True))
     trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg,
                             callbacks=[epochs, *plan.callbacks], **plan.trainer_overrides)
     trainer.fit(module, train_dataloaders=loader, ckpt_path=plan.ckpt_path)

@@ -43,9 +43,12 @@ def encode(texts: list[str], vocab: Any, max_len: int) -> torch.Tensor:
     return out
 
 
-def train_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> DataLoader:
-    """The same order for every method at a given seed (see the module doc)."""
-    return DataLoader(_Pairs(x, y), batch_size=batch_size, sampler=EpochSeededSampler(len(y), seed))
+def train_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
+                 loader_kwargs: dict[str, Any] | None = None) -> DataLoader:
+    """The same order for every method at a given seed (see the module doc); ``loader_kwargs``:
+    ``TrainerConfig.loader_kwargs()`` (workers, pinned memory)."""
+    return DataLoader(_Pairs(x, y), batch_size=batch_size, sampler=EpochSeededSampler(len(y), seed),
+                      **(loader_kwargs or {}))
 
 
 def run(x_train: torch.Tensor, y_train: torch.Tensor, x_dev: torch.Tensor, y_dev: torch.Tensor,
@@ -59,7 +62,8 @@ def run(x_train: torch.Tensor, y_train: torch.Tensor, x_dev: torch.Tensor, y_dev
     epochs = EpochMetrics()
     trainer = build_trainer(trainer_cfg, adversarial, callbacks=[epochs])
     t0 = time.perf_counter()
-    trainer.fit(module, train_loader(x_train, y_train, batch_size, seed))
+    loader = train_loader(x_train, y_train, batch_size, seed, trainer_cfg.loader_kwargs())
+    trainer.fit(module, loader)
     seconds = time.perf_counter() - t0
     model = module.model.cpu().eval()
     scores = evaluate(model, x_dev, y_dev)

@@ -53,10 +53,11 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     if init_state is not None:
         module.model.load_state_dict(init_state)
     plan = ResumePlan(checkpoints, len(train_ds), seed, per_item=mix_gold > 0)
-    train_loader = DataLoader(train_ds, batch_size=batch_size, num_workers=trainer_cfg.num_workers,
+    train_loader = DataLoader(train_ds, batch_size=batch_size,
                               collate_fn=Collate(mix_gold=mix_gold, seed=seed),
-                              **plan.loader_kwargs(shuffle=True))
-    val_loader = make_loader(val_ds, batch_size, False, trainer_cfg.num_workers)
+                              **trainer_cfg.loader_kwargs(), **plan.loader_kwargs(shuffle=True))
+    val_loader = DataLoader(val_ds, batch_size=batch_size, shuffle=False, collate_fn=Collate(),
+                            **trainer_cfg.loader_kwargs())
     epochs = EpochMetrics()
     trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg,
                             callbacks=[epochs, *plan.callbacks], **plan.trainer_overrides)
