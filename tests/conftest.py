@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,18 @@ def allow_embedded_data(project: Path, env: str = "gpu") -> Path:
     assert "embedded_defaults: true" in text
     globals_yml.write_text(text, encoding="utf-8")
     return project
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models: one intra-op thread avoids OpenMP spinning on a busy 2-core machine
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
 
 
 @pytest.fixture

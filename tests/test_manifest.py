@@ -13,6 +13,18 @@ from tests.conftest import allow_embedded_data
 from tests.pipelines.tricks.test_versioning import TINY_GPU
 
 
+def two_tricks_runs_on_other_data(project, kedro_run):
+    """gpu-env ``tricks`` run A, then run B on another split: ``(data root, A's, B's version)``."""
+    allow_embedded_data(project)
+    other = {**TINY_GPU, "image_ingest": {**TINY_GPU["image_ingest"],
+                                          "split": {"n_val": 100, "n_test": 500}}}
+    kedro_run(project, ["tricks"], env="gpu", runtime_params=TINY_GPU)        # A
+    kedro_run(project, ["tricks"], env="gpu", runtime_params=other)           # B
+    root = project / "data/gpu"
+    a, b = sorted(p.name for p in (root / "08_reporting/run_manifest.json").iterdir())
+    return root, a, b
+
+
 def test_parameters_hash_is_canonical():
     assert parameters_hash({"a": 1, "b": {"c": [1, 2]}}) == parameters_hash({"b": {"c": [1, 2]},
                                                                             "a": 1})
@@ -43,13 +55,7 @@ def test_rerun_pinned_to_an_earlier_runs_input_versions(kedro_project, kedro_run
     A's data, not on the newer B's, and its manifest says so."""
     import pandas as pd
 
-    allow_embedded_data(kedro_project)
-    other = {**TINY_GPU, "image_ingest": {**TINY_GPU["image_ingest"],
-                                          "split": {"n_val": 100, "n_test": 500}}}
-    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)        # A
-    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=other)           # B
-    root = kedro_project / "data/gpu"
-    a, b = sorted(p.name for p in (root / "08_reporting/run_manifest.json").iterdir())
+    root, a, b = two_tricks_runs_on_other_data(kedro_project, kedro_run)
     manifest_a = json.loads((root / f"08_reporting/run_manifest.json/{a}/run_manifest.json")
                             .read_text())
     pins = {n: manifest_a["datasets"][n]["saved"]

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from kexue import cli as cli_module
 from kexue import runs as R
 from kexue.cli import cli
-from tests.conftest import allow_embedded_data
 from tests.pipelines.tricks.test_versioning import TINY_GPU
+from tests.test_manifest import two_tricks_runs_on_other_data
 
 
 def test_pinned_inputs_and_command_by_hand():
@@ -28,13 +29,7 @@ def test_pinned_inputs_and_command_by_hand():
 
 @pytest.mark.slow
 def test_runs_cli_lists_shows_and_reruns_pinned(kedro_project, kedro_run, monkeypatch):
-    allow_embedded_data(kedro_project)
-    other = {**TINY_GPU, "image_ingest": {**TINY_GPU["image_ingest"],
-                                          "split": {"n_val": 100, "n_test": 500}}}
-    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=TINY_GPU)      # A
-    kedro_run(kedro_project, ["tricks"], env="gpu", runtime_params=other)         # B
-    root = kedro_project / "data/gpu"
-    a, b = sorted(p.name for p in (root / "08_reporting/run_manifest.json").iterdir())
+    root, a, b = two_tricks_runs_on_other_data(kedro_project, kedro_run)
     monkeypatch.chdir(kedro_project)
     runner = CliRunner()
 
@@ -57,7 +52,8 @@ def test_runs_cli_lists_shows_and_reruns_pinned(kedro_project, kedro_run, monkey
     assert f"images_test:{a}" in dry.output and f"images_train:{a}" in dry.output
     assert len(list((root / "08_reporting/run_manifest.json").iterdir())) == 2   # nothing ran
 
-    monkeypatch.setattr("kexue.cli._session", _tiny_session(TINY_GPU))
+    session = cli_module._session        # the tests' tiny sizes (a user passes none)
+    monkeypatch.setattr(cli_module, "_session", lambda env: session(env, runtime_params=TINY_GPU))
     again = runner.invoke(cli, ["runs", "rerun", a, "--env", "gpu", "--pipelines", "tricks",
                                 "--from-nodes", "select_tricks_images_node"])
     assert again.exit_code == 0, again.output
@@ -71,15 +67,3 @@ def test_runs_cli_lists_shows_and_reruns_pinned(kedro_project, kedro_run, monkey
     pd.testing.assert_frame_equal(test[c], test[a])
     assert not test[b].equals(test[a])
 
-
-def _tiny_session(params):
-    """The CLI's session with the tests' tiny sizes as runtime params (a user passes none)."""
-    def make(env):
-        from pathlib import Path
-
-        from kedro.framework.session import KedroSession
-        from kedro.framework.startup import bootstrap_project
-
-        bootstrap_project(Path.cwd())
-        return KedroSession.create(project_path=Path.cwd(), env=env, runtime_params=params)
-    return make

@@ -16,12 +16,12 @@ from kedro.framework.cli.project import run  # noqa: F401 -- `python -m kexue` /
 from kexue import runs as R
 
 
-def _session(env: str | None) -> Any:
+def _session(env: str | None, runtime_params: dict[str, Any] | None = None) -> Any:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(Path.cwd())
-    return KedroSession.create(project_path=Path.cwd(), env=env)
+    return KedroSession.create(project_path=Path.cwd(), env=env, runtime_params=runtime_params)
 
 
 def _show(value: Any) -> str:

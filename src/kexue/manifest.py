@@ -52,6 +52,18 @@ def device_info() -> dict[str, Any]:
     return info
 
 
+def run_header(run_params: dict[str, Any], catalog: Any, git: dict[str, str]) -> dict[str, Any]:
+    """What identifies a run (the manifest's and the run report's header): run id, env,
+    pipelines, command line, git state, parameters hash, start time."""
+    params = catalog.load("parameters") if "parameters" in catalog else {}
+    return {"run_id": str(run_params.get("run_id") or run_params.get("session_id")),
+            "env": run_params.get("env") or "local",
+            "pipelines": run_params.get("pipeline_names") or ["__default__"],
+            "command": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
+            "git": git, "parameters_sha256": parameters_hash(params),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
 def _version(dataset: Any, kind: str) -> str | None:
     fn = getattr(dataset, f"resolve_{kind}_version", None)
     if fn is None or getattr(dataset, "_version", None) is None:
@@ -71,16 +83,10 @@ class ManifestRecorder:
         self.catalog: Any = None
 
     def start(self, run_params: dict[str, Any], catalog: Any, git: dict[str, str]) -> None:
-        params = catalog.load("parameters") if "parameters" in catalog else {}
         self.catalog, self.datasets = catalog, {}
-        self.data = {"run_id": str(run_params.get("run_id") or run_params.get("session_id")),
-                     "env": run_params.get("env") or "local",
-                     "pipelines": run_params.get("pipeline_names") or ["__default__"],
-                     "command": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
+        self.data = {**run_header(run_params, catalog, git),
                      "runtime_params": run_params.get("runtime_params") or {},
-                     "git": git, "parameters_sha256": parameters_hash(params),
-                     "packages": package_versions(), "device": device_info(),
-                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                     "packages": package_versions(), "device": device_info()}
 
     def touched(self, name: str, kind: str) -> None:
         if name.startswith("params:") or name == "parameters" or self.catalog is None:

@@ -13,14 +13,7 @@ from kexue.models.title_gen import beam
 from kexue.models.title_gen.config import Seq2SeqConfig
 from kexue.models.title_gen.model import Seq2Seq
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 S, E = 2, 3      # start / end ids (R2L: 3 starts, 2 ends)

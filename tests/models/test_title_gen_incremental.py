@@ -23,12 +23,7 @@ from kexue.models.title_gen.module import direction_losses
 V = 24
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def copy_pairs(n: int, seed: int) -> list[dict]:

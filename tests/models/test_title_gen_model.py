@@ -11,14 +11,7 @@ from kexue.models.title_gen.config import Seq2SeqConfig
 from kexue.models.title_gen.model import Seq2Seq
 from kexue.models.title_gen.module import TitleGenModule
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 V = 17

@@ -73,6 +73,7 @@ def _ingest(key: str, title: str, pipes: str, run: dict[str, Any], main_name: st
 
 def image_ingest(run: dict[str, Any], report: Mapping[str, Any] | None,
                  rejects: pd.DataFrame | None, preview: bytes | None) -> dict[str, Any]:
+    """Section of ``image_ingest``: counts, split sizes, rejects, preview grid."""
     splits = None
     if report is not None and isinstance(report.get("splits"), Mapping):
         splits = pd.DataFrame([{"split": k, **(v if isinstance(v, Mapping) else {"n": v})}
@@ -85,6 +86,7 @@ def image_ingest(run: dict[str, Any], report: Mapping[str, Any] | None,
 
 def ccks_ingest(run: dict[str, Any], report: Mapping[str, Any] | None,
                 rejects: pd.DataFrame | None) -> dict[str, Any]:
+    """Section of ``ccks_ingest``: counts per file, rejects."""
     files = None
     if report is not None and isinstance(report.get("files"), Mapping):
         files = pd.DataFrame([{"file": k, **{c: v.get(c) for c in ("read", "accepted", "rejected")}}
@@ -95,6 +97,7 @@ def ccks_ingest(run: dict[str, Any], report: Mapping[str, Any] | None,
 
 def corpus_ingest(run: dict[str, Any], report: Mapping[str, Any] | None,
                   rejects: pd.DataFrame | None) -> dict[str, Any]:
+    """Section of ``corpus_ingest``: counts, split sizes, rejects."""
     splits = None
     if report is not None and isinstance(report.get("splits"), Mapping):
         splits = pd.DataFrame([{"split": k, "pairs": v if not isinstance(v, Mapping) else
@@ -105,6 +108,7 @@ def corpus_ingest(run: dict[str, Any], report: Mapping[str, Any] | None,
 
 def tricks(run: dict[str, Any], metrics: pd.DataFrame | None, history: pd.DataFrame | None,
            curves_png: bytes | None, report_md: str | None) -> dict[str, Any]:
+    """Section of ``tricks``: the accumulation / optimizer plot, training curves, report."""
     key, title = "tricks", "Tricks: gradient accumulation and AdaFactor (MLP on MNIST)"
     status = status_of(metrics, "tricks_metrics", run)
     if status == "not run":
@@ -121,6 +125,7 @@ def tricks(run: dict[str, Any], metrics: pd.DataFrame | None, history: pd.DataFr
 def vqvae(run: dict[str, Any], metrics: Mapping[str, Any] | None, history: pd.DataFrame | None,
           reconstructions: bytes | None, samples: bytes | None,
           report_md: str | None) -> dict[str, Any]:
+    """Section of ``vqvae``: reconstructions, samples, curves of both stages, report."""
     key, title = "vqvae", "VQ-VAE and its autoregressive prior"
     status = status_of(metrics, "vqvae_metrics", run)
     if status == "not run":
@@ -148,6 +153,7 @@ def _bundle_epochs(bundle: Mapping[str, Any] | None, *path: str) -> list[dict[st
 def nvae(run: dict[str, Any], metrics: pd.DataFrame | None, kl_per_group: pd.DataFrame | None,
          samples: bytes | None, nvae_model: Mapping[str, Any] | None,
          baseline: Mapping[str, Any] | None, report_md: str | None) -> dict[str, Any]:
+    """Section of ``nvae``: samples, curves of both models, KL per group, report."""
     key, title = "nvae", "NVAE-lite against a same-size VAE"
     status = status_of(metrics, "nvae_metrics", run)
     if status == "not run":
@@ -164,6 +170,7 @@ def nvae(run: dict[str, Any], metrics: pd.DataFrame | None, kl_per_group: pd.Dat
 
 def entity_linking(run: dict[str, Any], metrics: pd.DataFrame | None,
                    model: Mapping[str, Any] | None, report_md: str | None) -> dict[str, Any]:
+    """Section of ``entity_linking``: the stage funnel, training curves, report."""
     key, title = "entity_linking", "CCKS2019 entity linking"
     status = status_of(metrics, "entity_linking_metrics", run)
     if status == "not run":
@@ -182,6 +189,7 @@ def entity_linking(run: dict[str, Any], metrics: pd.DataFrame | None,
 def title_generation(run: dict[str, Any], metrics: pd.DataFrame | None,
                      samples: pd.DataFrame | None, models: Mapping[str, Any | None],
                      report_md: str | None, n_samples: int = 8) -> dict[str, Any]:
+    """Section of ``title_generation``: decoder comparison, titles beside references, curves."""
     key, title = "title_generation", "Title generation: L2R, R2L and bidirectional decoding"
     status = status_of(metrics, "title_generation_metrics", run)
     if status == "not run":
@@ -208,6 +216,7 @@ def title_generation(run: dict[str, Any], metrics: pd.DataFrame | None,
 def text_classification(run: dict[str, Any], ingest_report: Mapping[str, Any] | None,
                         rejects: pd.DataFrame | None, metrics: pd.DataFrame | None,
                         seeds_plot: bytes | None, report_md: str | None) -> dict[str, Any]:
+    """Section of ``text_classification``: per-seed plot, report, rejects."""
     key, title = "text_classification", "Adversarial training for text classification"
     status = status_of(metrics, "textcls_metrics", run)
     if status == "not run":
@@ -219,6 +228,7 @@ def text_classification(run: dict[str, Any], ingest_report: Mapping[str, Any] | 
 
 
 def retraining(run: dict[str, Any], reports: Mapping[str, str | None]) -> dict[str, Any]:
+    """Section of the ``retrain_*`` pipelines: each champion / challenger decision report."""
     key, title = "retraining", "Scheduled retraining: champion / challenger decisions"
     ran = {name: md for name, md in reports.items() if md is not None}
     if not ran:

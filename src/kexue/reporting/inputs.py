@@ -12,11 +12,9 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Any
 
-from kexue.manifest import _version, parameters_hash
+from kexue.manifest import _version, run_header
 
 REPORT_TAG = "reporting"
 RUN_INFO = "report_run_info"
@@ -42,7 +40,6 @@ def absent_report_inputs(pipeline: Any, catalog: Any) -> list[str]:
 def run_info(run_params: dict[str, Any], pipeline: Any, catalog: Any,
              git: dict[str, Any]) -> dict[str, Any]:
     """The report header and data versions of this run (see the module docstring)."""
-    params = catalog.load("parameters") if "parameters" in catalog else {}
     produced = pipeline.all_outputs()
     versions: dict[str, dict[str, Any]] = {}
     for name in sorted(pipeline.datasets()):
@@ -57,10 +54,5 @@ def run_info(run_params: dict[str, Any], pipeline: Any, catalog: Any,
         saved = _version(ds, "save") if name in produced else None
         loaded = None if name in produced else _version(ds, "load")
         versions[name] = {"loaded": loaded, "saved": saved}
-    return {"run_id": str(run_params.get("run_id") or run_params.get("session_id")),
-            "env": run_params.get("env") or "local",
-            "pipelines": run_params.get("pipeline_names") or ["__default__"],
-            "command": [sys.argv[0].rsplit("/", 1)[-1], *sys.argv[1:]],
-            "git": git, "parameters_sha256": parameters_hash(params),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "produced": sorted(produced), "versions": versions}
+    return {**run_header(run_params, catalog, git), "produced": sorted(produced),
+            "versions": versions}

@@ -9,14 +9,7 @@ import torch
 from kexue.data.corpora.vocab import CharVocab
 from kexue.pipelines.title_generation import nodes
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spinning on a busy 2-core machine."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY_MODEL = {"emb_dim": 8, "enc_hidden": 4, "dec_hidden": 8, "heads": 2, "head_dim": 4,

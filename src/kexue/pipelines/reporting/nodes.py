@@ -1,5 +1,6 @@
-"""Nodes of ``reporting``: one section per pipeline family (:mod:`kexue.reporting.families`),
-then the assembled HTML page, its markdown twin and the figures the twin links to."""
+"""Nodes of ``reporting`` that adapt their inputs to :mod:`kexue.reporting.families` (the other
+section nodes call the family builders directly), and the assembling node: the HTML page, its
+markdown twin and the figures the twin links to."""
 
 from __future__ import annotations
 
@@ -15,19 +16,6 @@ def _concat(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
     return pd.concat(present, ignore_index=True) if present else None
 
 
-def image_ingest_section(run: dict[str, Any], report: dict[str, Any] | None,
-                         rejects: pd.DataFrame | None, preview: bytes | None) -> dict[str, Any]:
-    """Section of ``image_ingest``: counts, splits, rejects, preview grid."""
-    return families.image_ingest(run, report, rejects, preview)
-
-
-def tricks_section(run: dict[str, Any], metrics: pd.DataFrame | None,
-                   history: pd.DataFrame | None, curves: bytes | None,
-                   report: str | None) -> dict[str, Any]:
-    """Section of ``tricks``: the accumulation / optimizer plot, curves, report."""
-    return families.tricks(run, metrics, history, curves, report)
-
-
 def vqvae_section(run: dict[str, Any], metrics: dict[str, Any] | None,
                   history: pd.DataFrame | None, prior_history: pd.DataFrame | None,
                   reconstructions: bytes | None, samples: bytes | None,
@@ -35,32 +23,6 @@ def vqvae_section(run: dict[str, Any], metrics: dict[str, Any] | None,
     """Section of ``vqvae``: reconstructions, samples, curves of both stages, report."""
     return families.vqvae(run, metrics, _concat(history, prior_history), reconstructions,
                           samples, report)
-
-
-def nvae_section(run: dict[str, Any], metrics: pd.DataFrame | None,
-                 kl_per_group: pd.DataFrame | None, samples: bytes | None,
-                 nvae_model: dict[str, Any] | None, baseline: dict[str, Any] | None,
-                 report: str | None) -> dict[str, Any]:
-    """Section of ``nvae``: samples, curves of both models, KL per group, report."""
-    return families.nvae(run, metrics, kl_per_group, samples, nvae_model, baseline, report)
-
-
-def ccks_ingest_section(run: dict[str, Any], report: dict[str, Any] | None,
-                        rejects: pd.DataFrame | None) -> dict[str, Any]:
-    """Section of ``ccks_ingest``: counts per file, rejects."""
-    return families.ccks_ingest(run, report, rejects)
-
-
-def entity_linking_section(run: dict[str, Any], metrics: pd.DataFrame | None,
-                           model: dict[str, Any] | None, report: str | None) -> dict[str, Any]:
-    """Section of ``entity_linking``: the stage funnel, curves, report."""
-    return families.entity_linking(run, metrics, model, report)
-
-
-def corpus_ingest_section(run: dict[str, Any], report: dict[str, Any] | None,
-                          rejects: pd.DataFrame | None) -> dict[str, Any]:
-    """Section of ``corpus_ingest``: counts, splits, rejects."""
-    return families.corpus_ingest(run, report, rejects)
 
 
 def title_generation_section(run: dict[str, Any], metrics: pd.DataFrame | None,
@@ -73,13 +35,6 @@ def title_generation_section(run: dict[str, Any], metrics: pd.DataFrame | None,
               "bidirectional_2pass": second_pass}
     return families.title_generation(run, metrics, samples, models, report,
                                      n_samples=int(params["title_samples"]))
-
-
-def text_classification_section(run: dict[str, Any], ingest_report: dict[str, Any] | None,
-                                rejects: pd.DataFrame | None, metrics: pd.DataFrame | None,
-                                seeds_plot: bytes | None, report: str | None) -> dict[str, Any]:
-    """Section of ``text_classification``: per-seed plot, report, rejects."""
-    return families.text_classification(run, ingest_report, rejects, metrics, seeds_plot, report)
 
 
 def retraining_section(run: dict[str, Any], tricks: str | None, entity_linking: str | None,

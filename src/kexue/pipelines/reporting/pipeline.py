@@ -5,30 +5,31 @@ tagged ``reporting``; :class:`kexue.hooks.ReportingHooks` registers the run head
 from kedro.pipeline import Node, Pipeline
 
 from kexue.pipelines.reporting import nodes as n
+from kexue.reporting import families as f
 
 RUN = "report_run_info"
 
 # (family, section function, its inputs after the run header)
 SECTIONS = [
-    ("image_ingest", n.image_ingest_section,
+    ("image_ingest", f.image_ingest,
      ["image_ingest_report", "image_rejects", "image_preview"]),
-    ("tricks", n.tricks_section,
+    ("tricks", f.tricks,
      ["tricks_metrics", "tricks_history", "tricks_curves", "tricks_report"]),
     ("vqvae", n.vqvae_section,
      ["vqvae_metrics", "vqvae_history", "vqvae_prior_history", "vqvae_reconstructions",
       "vqvae_samples", "vqvae_report"]),
-    ("nvae", n.nvae_section,
+    ("nvae", f.nvae,
      ["nvae_metrics", "nvae_kl_per_group", "nvae_samples", "nvae_model", "nvae_baseline",
       "nvae_report"]),
-    ("ccks_ingest", n.ccks_ingest_section, ["ccks_ingest_report", "ccks_rejects"]),
-    ("entity_linking", n.entity_linking_section,
+    ("ccks_ingest", f.ccks_ingest, ["ccks_ingest_report", "ccks_rejects"]),
+    ("entity_linking", f.entity_linking,
      ["entity_linking_metrics", "entity_linking_model", "entity_linking_report"]),
-    ("corpus_ingest", n.corpus_ingest_section, ["corpus_ingest_report", "title_rejects"]),
+    ("corpus_ingest", f.corpus_ingest, ["corpus_ingest_report", "title_rejects"]),
     ("title_generation", n.title_generation_section,
      ["title_generation_metrics", "title_generation_samples", "title_gen_l2r_model",
       "title_gen_r2l_model", "title_gen_bidirectional_model", "title_gen_second_pass_model",
       "title_generation_report", "params:reporting"]),
-    ("text_classification", n.text_classification_section,
+    ("text_classification", f.text_classification,
      ["textcls_ingest_report", "textcls_rejects", "textcls_metrics", "textcls_seeds_plot",
       "textcls_report"]),
     ("retraining", n.retraining_section,
