@@ -12,6 +12,11 @@ prefix every step). Rounds are interleaved and each ratio is the median of per-r
 back-to-back runs, so it holds on a busy machine. Target (issue 14): cached bidi / L2R time <= 2.0
 at k = 3 and k = 5 (previous, full prefix: 2.0 / 2.9).
 
+Floor (``floor_ratio_free_r2l_decoder``): Su's averaging needs the classifier and its softmax on
+every (L2R_i, R2L_j) pair, 2*B*k*k rows per step against B*k for L2R; the bench times that head
+alone on those shapes and reports the ratio the bidirectional search would have if everything
+else of the second direction (its decoder, the cross attention, its beam step) were free.
+
 Usage: ``.venv/bin/python bench/bench_bidirectional_beam.py [--quick] [--threads 1]``
 Writes ``bench/results/bidirectional_beam.json`` (keeps the previously committed rows under
 ``previous``).
@@ -39,6 +44,27 @@ def make_model(cross: bool, vocab: int, device: torch.device) -> Seq2Seq:
     with torch.no_grad():
         model.classifier.bias[[2, 3]] = -30.0  # never emit an end id: fixed number of steps
     return model
+
+
+def head_time(rows: int, model: Seq2Seq, steps: int, pairs_per_row: int, reps: int = 5) -> float:
+    """Seconds per search of the classifier head alone on ``rows`` feature rows per step
+    (``mm`` + copy prior + softmax; with ``pairs_per_row`` > 1 also the mean over the other
+    direction's hypotheses): what every step of a search must compute, whatever the decoder."""
+    O, V = model.classifier.in_features, model.classifier.out_features
+    g = torch.Generator().manual_seed(2)
+    feats = torch.randn(rows, O, generator=g)
+    w, b = model.classifier.weight.detach().t().contiguous(), model.classifier.bias.detach()
+    prior = torch.randn(rows // pairs_per_row, 1, V, generator=g)
+
+    def head() -> None:
+        for _ in range(steps):
+            logits = torch.addmm(b, feats, w).view(rows // pairs_per_row, pairs_per_row, V)
+            probs = torch.softmax(logits + prior, dim=-1)
+            if pairs_per_row > 1:
+                probs.mean(dim=1)
+
+    head()
+    return statistics.median(run_once(head) for _ in range(reps))
 
 
 def run_once(fn) -> float:
@@ -86,19 +112,28 @@ def main() -> None:
         for k, c in configs:
             t_l[(k, c)].append(run_once(l2r(k, c)))
             t_b[(k, c)].append(run_once(bi(k, c)))
+    # floor: the L2R search plus the EXTRA classifier work of Su's pair averaging (2*B*k*k pair
+    # rows per step instead of B*k), as if the R2L decoder and the cross attention were free
+    floors = {}
+    for k in (1, 3, 5):
+        tl = statistics.median(t_l[(k, True)])
+        extra = head_time(2 * batch * k * k, bidi, steps, k) - head_time(batch * k, base, steps, 1)
+        floors[k] = {"pair_head_extra_s": extra, "floor_ratio": (tl + extra) / tl}
     rows = []
     for k, c in configs:
         tl, tb = statistics.median(t_l[(k, c)]), statistics.median(t_b[(k, c)])
         ratio = statistics.median(b / a for a, b in zip(t_l[(k, c)], t_b[(k, c)]))
         rows.append({"k": k, "path": "cached" if c else "full_prefix",
                      "l2r_beam_ex_per_s": batch / tl, "bidi_beam_ex_per_s": batch / tb,
-                     "bidi_time_ratio_vs_l2r": ratio})
+                     "bidi_time_ratio_vs_l2r": ratio,
+                     **({"floor_ratio_free_r2l_decoder": floors[k]["floor_ratio"]} if c else {})})
     print(f"batch={batch} src_len={src_len} steps={steps} rounds={rounds} device={device} "
           f"threads={torch.get_num_threads()}")
     print(f"{'k':>3} {'path':>12} {'L2R beam ex/s':>14} {'bidi beam ex/s':>15} {'bidi/L2R time':>14}")
     for r in rows:
         print(f"{r['k']:>3} {r['path']:>12} {r['l2r_beam_ex_per_s']:>14.2f} "
-              f"{r['bidi_beam_ex_per_s']:>15.2f} {r['bidi_time_ratio_vs_l2r']:>14.2f}")
+              f"{r['bidi_beam_ex_per_s']:>15.2f} {r['bidi_time_ratio_vs_l2r']:>14.2f}"
+              + (f"   floor {r['floor_ratio_free_r2l_decoder']:.2f}" if r["path"] == "cached" else ""))
     cached = {r["k"]: r["bidi_time_ratio_vs_l2r"] for r in rows if r["path"] == "cached"}
     result = {"benchmark": "bidirectional_beam", "quick": args.quick, "batch": batch,
               "src_len": src_len, "steps": steps, "rounds": rounds,
@@ -107,6 +142,10 @@ def main() -> None:
               "machine": platform.machine(), "model": "Seq2SeqConfig defaults (emb 64, LSTM 64)",
               "target": "cached bidi_time_ratio_vs_l2r <= 2.0 at k = 3 and k = 5",
               "target_met": cached[3] <= 2.0 and cached[5] <= 2.0,
+              "floor": "floor_ratio_free_r2l_decoder = (L2R search + the extra classifier head "
+                       "work of the 2*B*k*k pairs over the B*k rows of L2R) / L2R search: the "
+                       "ratio if the R2L decoder, the cross attention and the beam bookkeeping "
+                       "of the second direction cost nothing",
               "rows": rows, "previous": previous}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

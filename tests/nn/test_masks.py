@@ -248,7 +248,8 @@ def test_public_api_is_stable():
 
     assert set(knn.__all__) == {
         "AlignedBiLSTM", "MultiHeadAttention", "SelfModulatedLayerNorm", "lengths_to_mask",
-        "masked_cross_entropy", "masked_max", "masked_mean", "masked_softmax", "reverse_sequence"}
+        "masked_cross_entropy", "masked_max", "masked_mean", "masked_softmax", "reverse_sequence",
+        "softmax_last"}
 
     def params(fn):
         return list(inspect.signature(fn).parameters)
@@ -256,6 +257,7 @@ def test_public_api_is_stable():
     assert params(knn.lengths_to_mask) == ["lengths", "max_len"]
     assert params(knn.masked_mean)[:3] == ["x", "mask", "dim"]
     assert params(knn.masked_softmax) == ["logits", "mask", "dim"]
+    assert params(knn.softmax_last) == ["x"]
     assert params(knn.masked_cross_entropy) == ["logits", "targets", "mask", "reduction"]
     assert params(knn.AlignedBiLSTM.__init__)[1:] == ["input_size", "hidden_size", "num_layers",
                                                       "dropout"]

@@ -15,6 +15,7 @@ from kexue.nn.masks import (
 )
 from kexue.nn.norm import SelfModulatedLayerNorm
 from kexue.nn.rnn import AlignedBiLSTM
+from kexue.nn.softmax import softmax_last
 
 __all__ = [
     "AlignedBiLSTM",
@@ -26,4 +27,5 @@ __all__ = [
     "masked_mean",
     "masked_softmax",
     "reverse_sequence",
+    "softmax_last",
 ]

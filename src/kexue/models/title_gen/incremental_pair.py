@@ -28,6 +28,7 @@ from torch import Tensor
 
 from kexue.models.title_gen.incremental import classifier_terms
 from kexue.models.title_gen.model import DIRECTIONS, PAD, Seq2Seq
+from kexue.nn import softmax_last
 
 
 @dataclass
@@ -147,7 +148,7 @@ def pair_step(model: Seq2Seq, cache: PairCache, hyps: Tensor) -> Tensor:
     cq = qq[..., As:].reshape(2, N, k, H, dh).transpose(2, 3).unsqueeze(2)  # (2, N, 1, H, k, dh)
     scores = cq @ cache.hyp["ck"].transpose(-1, -2)  # (2, N, k_x, H, k_o, t)
     pad = (hyps == PAD).flip(0).to(scores.dtype) * torch.finfo(scores.dtype).min  # (2, N, k, t)
-    attn = torch.softmax(scores + pad[:, :, :, None, None, :], dim=-1)
+    attn = softmax_last(scores + pad[:, :, :, None, None, :])  # rows of t < 16 at first
     cross = (attn @ cache.hyp["cv"]).permute(0, 1, 4, 2, 3, 5)  # (2, N, k_o, k_x, H, dh)
     own = torch.baddbmm(w["bo"], torch.cat([q, src], -1).reshape(2, N * k, -1), w["qs"])
     f = own.view(2, N, k, 1, -1) + torch.bmm(cross.reshape(2, N * k * k, H * dh), w["c"]).view(
