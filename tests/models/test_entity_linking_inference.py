@@ -198,3 +198,19 @@ def test_cache_over_its_memory_budget_starts_again() -> None:
     assert _rows(got) == _rows(ref)
     np.testing.assert_allclose([r.score for res in got for r in res],
                                [r.score for res in ref for r in res], atol=1e-6)
+
+
+def test_description_cache_budget_is_a_parameter() -> None:
+    """``data.description_cache_mib`` sizes the cache (rows = budget / one entry's bytes, by
+    hand) and a non-positive value fails naming the key."""
+    from kexue.config import ConfigError, build_config
+    from kexue.models.entity_linking.config import DataConfig
+
+    linker = _linker(False)
+    cfg = build_config(DataConfig, {"description_cache_mib": 1}, where="entity_linking.data")
+    small = Linker(linker.module, linker.resources, linker.matcher, linker.links, batch_size=3,
+                   cache_bytes=cfg.description_cache_mib * 2**20)
+    entry = 8 * 2 * 4 * 4  # max_desc_len 8 x BiLSTM output 2 * hidden 4 x float32
+    assert small.descriptions.max_rows == 2**20 // entry
+    with pytest.raises(ConfigError, match="entity_linking.data.*description_cache_mib=0 must be >= 1"):
+        build_config(DataConfig, {"description_cache_mib": 0}, where="entity_linking.data")

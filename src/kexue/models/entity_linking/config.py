@@ -66,6 +66,11 @@ class DataConfig:
         torch_threads: CPU intra-op threads while the entity-linking nodes run (restored after).
             The tensors are tiny and the LSTMs sequential, so 1 thread is fastest (2 threads
             were 7x slower per step on a busy 2-core box); ``null`` keeps torch's default.
+        description_cache_mib: Memory budget (MiB, on the model's device) of the encoded
+            descriptions kept across texts by inference (``DescriptionCache``); when a call
+            would exceed it the cache is emptied and refilled. One entry is
+            ``max_desc_len * 2 * hidden_size * 4`` bytes (8 KiB at the CPU defaults, 256 KiB at
+            Su's sizes, so 512 MiB hold 64k / 2k descriptions).
     """
 
     batch_size: int = 64
@@ -74,9 +79,10 @@ class DataConfig:
     max_dev_texts: int | None = None
     max_predict_texts: int | None = None
     torch_threads: int | None = 1
+    description_cache_mib: int = 512
 
     def validate(self) -> None:
-        require_at_least(self, 1, "batch_size", "eval_batch_size")
+        require_at_least(self, 1, "batch_size", "eval_batch_size", "description_cache_mib")
 
 
 @dataclass

@@ -98,10 +98,12 @@ class Linker:
         matcher: The (dictionary-pruned) alias matcher.
         links: Candidate-id pruning ``{name: ids}``.
         batch_size: Texts or pairs per forward pass.
+        cache_bytes: Memory budget of the encoded-description cache.
     """
 
     def __init__(self, module: EntityLinkingModule, resources: LinkingResources,
-                 matcher: AliasMatcher, links: Mapping[str, list[str]], batch_size: int = 128) -> None:
+                 matcher: AliasMatcher, links: Mapping[str, list[str]], batch_size: int = 128,
+                 cache_bytes: int = 512 * 2**20) -> None:
         self.module = module.eval()
         self.resources = resources
         self.matcher = matcher
@@ -109,7 +111,7 @@ class Linker:
         self.batch_size = batch_size
         self.device = next(module.parameters()).device
         self.descriptions = DescriptionCache(module.net, resources.description,
-                                             resources.max_desc_len, batch_size)
+                                             resources.max_desc_len, batch_size, cache_bytes)
 
     def _to(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return to_device(batch, self.device)

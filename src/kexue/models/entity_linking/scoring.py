@@ -19,7 +19,8 @@ def score_linker(bundle: Mapping[str, Any], entities: pd.DataFrame, aliases: pd.
     """``{"precision", "recall", "f1", "n_texts"}`` of the final linking on ``split``."""
     rows = texts_of(texts, split, data_cfg.max_dev_texts)
     linker = load_linker(bundle, entities, pruned_matcher(aliases, pruning),
-                         pruning["candidate_links"], data_cfg.eval_batch_size)
+                         pruning["candidate_links"], data_cfg.eval_batch_size,
+                         data_cfg.description_cache_mib)
     items = linker.items([t for _, t in rows])
     _, linked = linker.predict(items, dec.ner_threshold, dec.link_threshold)
     ids = [tid for tid, _ in rows]

@@ -183,8 +183,10 @@ def training_configs(params: Mapping[str, Any], where: str = "params:entity_link
 
 
 def load_linker(bundle: Mapping[str, Any], entities: pd.DataFrame, matcher: AliasMatcher,
-                links: Mapping[str, list[str]], batch_size: int) -> Linker:
-    """Rebuild a :class:`Linker` from a saved bundle."""
+                links: Mapping[str, list[str]], batch_size: int,
+                description_cache_mib: int = 512) -> Linker:
+    """Rebuild a :class:`Linker` from a saved bundle (``description_cache_mib``: the
+    budget of its encoded-description cache, ``data.description_cache_mib``)."""
     module = module_from_bundle(dict(bundle))
     if torch.cuda.is_available():
         module = module.cuda()
@@ -192,4 +194,5 @@ def load_linker(bundle: Mapping[str, Any], entities: pd.DataFrame, matcher: Alia
     words = bundle.get("words")
     word2id = {w: i + 1 for i, w in enumerate(words)} if words is not None else None
     resources = build_resources(entities, CharVocab(bundle["chars"]), cfg, word2id)
-    return Linker(module, resources, matcher, links, batch_size)
+    return Linker(module, resources, matcher, links, batch_size,
+                  cache_bytes=description_cache_mib * 2**20)

@@ -107,7 +107,8 @@ def evaluate_linker(bundle: dict[str, Any], entities: pd.DataFrame, aliases: pd.
     for tid, stage, s, e in zip(cand["text_id"], cand["stage"], cand["start"], cand["end"]):
         spans[stage].setdefault(tid, []).append((int(s), int(e)))
     linker = load_linker(bundle, entities, pruned_matcher(aliases, pruning),
-                         pruning["candidate_links"], data_cfg.eval_batch_size)
+                         pruning["candidate_links"], data_cfg.eval_batch_size,
+                         data_cfg.description_cache_mib)
     ids = [tid for tid, _ in dev]
     with torch_threads(data_cfg.torch_threads):
         items = linker.items([t for _, t in dev])
@@ -144,7 +145,8 @@ def predict_submission(bundle: dict[str, Any], entities: pd.DataFrame, aliases: 
     data_cfg = build_config(DataConfig, params.get("data"), where=f"{WHERE}.data")
     dec = build_config(DecodeConfig, params.get("decode"), where=f"{WHERE}.decode")
     linker = load_linker(bundle, entities, pruned_matcher(aliases, pruning),
-                         pruning["candidate_links"], data_cfg.eval_batch_size)
+                         pruning["candidate_links"], data_cfg.eval_batch_size,
+                         data_cfg.description_cache_mib)
     ids = [str(t) for t in predict_texts["text_id"]][: data_cfg.max_predict_texts]
     texts = [str(t) for t in predict_texts["text"]][: data_cfg.max_predict_texts]
     lines = []
