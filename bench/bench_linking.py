@@ -27,6 +27,12 @@ Worlds (built in-process from the embedded-default generator, no download):
   descriptions up to 512 chars) on a 3000-entity world with real-length descriptions (30 filler
   sentences per 摘要: ~540 chars, like the real kb_data's long ones), 200 texts.
 
+Floor (``floor_ratio_vs_today``): the texts' items, the NER pass and the matcher network's
+forward on every (span, candidate) pair (``score_encoded``: its input is the query BiLSTM over
+the pair's own span features, so nothing of it is shared between pairs) must be computed by
+every exact path; today's time over their sum is the most any linking path can gain with these
+kernels, before anything else (hand features, batching) is spent.
+
 The model is trained briefly (1 epoch on 1024 train texts, 256 at Su's sizes): only its behaviour (spans found,
 scores) matters here. Writes ``bench/results/linking.json``.
 
@@ -193,6 +199,8 @@ def measure(name: str, tables: dict[str, pd.DataFrame], params: dict[str, Any], 
             + ", ".join(f"{side} {len(texts) / warm[side][-1]:.0f}" for side in SIDES)
             + " warm", flush=True)
     n_pairs = sum(r.n_candidates for res in outs["new"] for r in res)
+    floor = floor_seconds(fresh("new"), texts, dec)
+    floor_s = floor["items_s"] + floor["ner_s"] + floor["pair_network_s"]
     return {
         "world": name, "entities": len(tables["entities"]), "texts": len(texts),
         "model": {k: params["model"][k] for k in ("char_size", "hidden_size", "max_desc_len")},
@@ -200,7 +208,49 @@ def measure(name: str, tables: dict[str, pd.DataFrame], params: dict[str, Any], 
         "train_and_setup_s": round(train_s, 1), "repeats": repeats,
         **summary(cold, len(texts)), **summary(warm, len(texts), "warm_"),
         "identical_predictions": True,
+        "floor": {k: round(v, 3) for k, v in floor.items()},
+        "floor_ratio_vs_today": round(statistics.median(cold["today"]) / floor_s, 2),
     }
+
+
+def floor_seconds(linker, texts: list[str], dec: dict[str, float]) -> dict[str, float]:
+    """The work no exact linking path can share or skip, timed on the encode-once linker:
+    ``items`` (lowercase, jieba, max-matching), the NER pass (one BiLSTM per text) and the
+    matcher network's forward on every (span, candidate) pair (``score_encoded``: query BiLSTM
+    over the pair's span features, attention projections, the two cross attentions, Dense
+    head; batched, fused kernels). Its input depends on the pair's span features, so nothing
+    of it is shared between pairs. ``pair_attention_s`` (the ``scaled_dot_product_attention``
+    kernels, from ``torch.profiler``) is the part of ``pair_network_s`` spent in attention."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from kexue.models.entity_linking import decode
+
+    t0 = time.perf_counter()
+    items = linker.items(texts)
+    t_items = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    linker.ner(items, dec["ner_threshold"])
+    t_ner = time.perf_counter() - t0
+    spent = [0.0]
+    score = decode.score_encoded
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        out = score(*args, **kwargs)
+        spent[0] += time.perf_counter() - t
+        return out
+
+    decode.score_encoded = timed
+    try:
+        run_new(linker, texts, dec)
+    finally:
+        decode.score_encoded = score
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run_new(linker, texts, dec)
+    t_attn = sum(e.cpu_time_total for e in prof.key_averages()
+                 if e.key == "aten::scaled_dot_product_attention") / 1e6
+    return {"items_s": t_items, "ner_s": t_ner, "pair_network_s": spent[0],
+            "pair_attention_s": t_attn}
 
 
 def timed_world(n_entities: int, n_filler: int = 1) -> dict[str, pd.DataFrame]:
@@ -237,14 +287,19 @@ def main() -> None:
         print(f"{r['world']:>9}: texts/s today {r['today_texts_per_s']:>7} | per-pair "
               f"{r['per_pair_texts_per_s']:>7} | new {r['new_texts_per_s']:>7} | x"
               f"{r['ratio_vs_today']} vs today, x{r['ratio_vs_per_pair']} vs per-pair | warm x"
-              f"{r['warm_ratio_vs_today']}, x{r['warm_ratio_vs_per_pair']}")
+              f"{r['warm_ratio_vs_today']}, x{r['warm_ratio_vs_per_pair']} | floor x"
+              f"{r['floor_ratio_vs_today']} vs today")
     result = {"benchmark": "linking", "quick": args.quick, "python": platform.python_version(),
               "torch": torch.__version__, "threads": torch.get_num_threads(),
               "note": "texts/s of the linking node's work (items + NER + linking). today = "
               "per-pair path with the entity features as before issue 14 (regex per entity, "
               "whole-text jieba); per_pair = per-pair path with today's exact faster features; "
               "new = encode-once. ratio_vs_X = median over interleaved repeats of X time / new "
-              "time in this process; cold = fresh linkers, warm = per-entity caches filled",
+              "time in this process; cold = fresh linkers, warm = per-entity caches filled; "
+              "floor_ratio_vs_today = today (cold) / (items + NER pass + the matcher "
+              "network's forward on every pair): the best ratio an exact path with these "
+              "kernels could reach if everything else (hand features, batching, the "
+              "description cache) were free; pair_attention_s = the attention part of it",
               "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
