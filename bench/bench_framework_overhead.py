@@ -24,7 +24,13 @@ itself, whatever the module does.
 Profile: one extra cProfile run of the Lightning path per case, its own time (``tottime``) grouped
 into torch compute, Lightning's loop / hook dispatch, Lightning's logging, kexue code and data
 loading (``profile`` in the JSON; profiled times are inflated, the shares are what matters).
-``previous`` holds the ratios of the result file this run replaced.
+Phases (``phases_us_per_step``, cases without accumulation): the median microseconds per step
+of each phase, the plain loop (fetch, forward, backward, step, zero_grad) against the floor's
+bare LightningModule stamping the time in its hooks (between steps = its hooks after the step
+plus the next batch's fetch; to_training_step = zero_grad and the dispatch; forward; to_backward;
+backward; to_optimizer_step; step_and_after = Adam's step plus the bookkeeping until
+``on_train_batch_end``): where Lightning's own per-step time goes.
+``previous`` holds the ratios before issue 14 (kept across re-measures).
 
 Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick]``; prints a table and writes
 ``bench/results/framework_overhead.json``.
@@ -127,6 +133,103 @@ def bare_lightning(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size:
     return wall, cpu, int(trainer.global_step), module.model.state_dict()
 
 
+def plain_phases(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int
+                 ) -> dict[str, list[float]]:
+    """Per-step phase durations (s) of the plain loop: fetch, forward, backward, step, zero."""
+    clock = time.perf_counter
+    L.seed_everything(SEED, workers=True, verbose=False)
+    model = MLP(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(SEED))
+    phases: dict[str, list[float]] = {k: [] for k in ("fetch", "forward", "backward", "step",
+                                                      "zero_grad")}
+    model.train()
+    t = clock()
+    for xb, yb in loader:
+        a = clock()
+        loss = F.cross_entropy(model(xb), yb)
+        b = clock()
+        loss.backward()
+        c = clock()
+        optimizer.step()
+        d = clock()
+        optimizer.zero_grad()
+        e = clock()
+        for key, dt in zip(phases, (a - t, b - a, c - b, d - c, e - d)):
+            phases[key].append(dt)
+        t = e
+    return phases
+
+
+class PhaseMLP(BareMLP):
+    """:class:`BareMLP` stamping the time at Lightning's hooks: per-step phase durations."""
+
+    KEYS = ("between_steps", "to_training_step", "forward", "to_backward", "backward",
+            "to_optimizer_step", "step_and_after")
+
+    def on_fit_start(self) -> None:
+        self.phases: dict[str, list[float]] = {k: [] for k in self.KEYS}
+        self._t: float | None = None
+
+    def _mark(self, key: str) -> None:
+        now = time.perf_counter()
+        if self._t is not None:
+            self.phases[key].append(now - self._t)
+        self._t = now
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._mark("between_steps")  # end of the last step's hooks -> next batch fetched
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self._mark("to_training_step")  # zero_grad and Lightning's dispatch
+        loss = super().training_step(batch, batch_idx)
+        self._mark("forward")
+        return loss
+
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        self._mark("to_backward")
+
+    def on_after_backward(self) -> None:
+        self._mark("backward")
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        self._mark("to_optimizer_step")
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._mark("step_and_after")  # Adam step + Lightning's bookkeeping
+
+
+def bare_phases(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int
+                ) -> dict[str, list[float]]:
+    """Per-step phase durations (s) of :class:`PhaseMLP` under the floor's Trainer."""
+    L.seed_everything(SEED, workers=True, verbose=False)
+    module = PhaseMLP(cfg)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(SEED))
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False,
+                        num_sanity_val_steps=0)
+    trainer.fit(module, loader)
+    return module.phases
+
+
+def phase_table(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int,
+                repeats: int) -> dict[str, dict[str, float]]:
+    """Median microseconds per step of every phase, plain loop vs bare Lightning (interleaved
+    runs; the first step of each run, with its warm-up, is left out)."""
+    runs: dict[str, list[dict[str, list[float]]]] = {"plain": [], "bare_lightning": []}
+    for _ in range(repeats):
+        runs["plain"].append(plain_phases(x, y, cfg, batch_size))
+        runs["bare_lightning"].append(bare_phases(x, y, cfg, batch_size))
+    out: dict[str, dict[str, float]] = {}
+    for side, rs in runs.items():
+        med = {k: 1e6 * statistics.median(v for r in rs for v in r[k][1:]) for k in rs[0]}
+        out[side] = {k: round(v, 1) for k, v in med.items()}
+        out[side]["total"] = round(sum(med.values()), 1)
+    return out
+
+
 PROFILE_GROUPS = (  # (group, substrings of the file path); the first match wins
     ("lightning logging (self.log, results)", ("logger_connector", "lightning_utilities")),
     ("lightning loop + hook dispatch", ("lightning/",)),
@@ -174,10 +277,14 @@ def profile_breakdown(fn: Any, *args: Any) -> dict[str, Any]:
 
 
 def previous_ratios() -> dict[str, Any]:
-    """``case -> {wall_ratio, cpu_ratio}`` of the result file about to be replaced."""
+    """``case -> {wall_ratio, cpu_ratio}`` before issue 14: the ``previous`` of the result file
+    about to be replaced when it has one (a re-measure keeps the pre-issue baseline), else that
+    file's own ratios."""
     if not RESULTS.exists():
         return {}
     old = json.loads(RESULTS.read_text())
+    if old.get("previous"):
+        return old["previous"]
     return {r["case"]: {"wall_ratio": r["wall_ratio"], "cpu_ratio": r["cpu_ratio"]}
             for r in old.get("rows", [])}
 
@@ -219,6 +326,7 @@ def main() -> None:
                     light_steps, light_state = steps, state
         assert plain_steps == light_steps, (plain_steps, light_steps)
         profile = profile_breakdown(lightning_path, x, y, cfg, batch, accumulate, epochs)
+        phases = phase_table(x, y, cfg, batch, args.repeats) if accumulate == 1 else None
         diff = max(float((plain_state[k] - light_state[k]).abs().max()) for k in plain_state)
         med = {k: statistics.median(v) for k, v in walls.items()}
         med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
@@ -237,6 +345,7 @@ def main() -> None:
             "bare_lightning_wall_ratio": round(med["bare"] / med["plain"], 2),
             "bare_lightning_cpu_ratio": round(med_cpu["bare"] / med_cpu["plain"], 2),
             "profile": profile,
+            **({"phases_us_per_step": phases} if phases else {}),
         })
 
     header = (f"{'case':26s} {'micro':>6s} {'steps':>6s} {'plain s':>8s} {'light s':>8s} "
@@ -248,6 +357,11 @@ def main() -> None:
               f"{r['plain_wall_s']:8.2f} {r['lightning_wall_s']:8.2f} {r['wall_ratio']:7.2f} "
               f"{r['cpu_ratio']:6.2f} {r['overhead_ms_per_micro_batch']:7.3f} "
               f"{r['max_abs_weight_diff']:9.2e} {r['bare_lightning_cpu_ratio']:10.2f}")
+    for r in rows:
+        if "phases_us_per_step" in r:
+            for side, ph in r["phases_us_per_step"].items():
+                print(f"phases {r['case']} {side} (us/step): "
+                      + ", ".join(f"{k} {v:.0f}" for k, v in ph.items()))
     for r in rows:
         shares = ", ".join(f"{g} {100 * v:.0f}%" for g, v in r["profile"]["share"].items())
         print(f"profile {r['case']}: {shares}")
