@@ -54,35 +54,15 @@ import pandas as pd
 import torch
 import yaml
 
-from kexue.io import TextLinesDataset
 from kexue.models.entity_linking.features import EntityFeatureCache, object_pattern, segment
 from kexue.models.entity_linking.training import load_linker, pruned_matcher
-from kexue.pipelines.ccks_ingest import nodes as ingest
+from kexue.pipelines.ccks_ingest.embedded import embedded_tables
 from kexue.pipelines.entity_linking.nodes import learn_behaviour, train_linker
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "linking.json"
-GENERATE = "kexue.data.ccks.generate:"
 CHUNK = 1024  # predict_submission's chunk
 SLICE = 200  # texts timed in a row per side before switching sides
-
-
-def world(n_entities: int, n_filler: int = 1, n_train: int = 6000, n_develop: int = 1000
-          ) -> dict[str, pd.DataFrame]:
-    """``ccks_ingest`` tables of the embedded-default generator at ``n_entities`` entities with
-    ``n_filler`` filler sentences per 摘要 (1 = the default world; ~150-char descriptions)."""
-    kw = {"n_entities": n_entities, "n_filler": n_filler}
-    spec = {"kb_data": ("default_kb_lines", kw),
-            "train.json": ("default_train_lines", {"n_texts": n_train, **kw}),
-            "develop.json": ("default_develop_lines", {"n_texts": n_develop, **kw})}
-    src = {name: TextLinesDataset(filepath=f"/nonexistent/{name}", fallback=GENERATE + fn,
-                                  fallback_args=kw).load() for name, (fn, kw) in spec.items()}
-    sources = ingest.check_sources(src["kb_data"], src["train.json"], src["develop.json"])
-    entities, aliases, ids, _, _ = ingest.ingest_kb(src["kb_data"], sources, {})
-    texts, mentions, _, _ = ingest.ingest_train(src["train.json"], ids, sources, {})
-    predict, _, _ = ingest.ingest_develop(src["develop.json"], sources)
-    return {"entities": entities, "aliases": aliases, "texts": texts, "mentions": mentions,
-            "predict": predict}
 
 
 def base_params(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -255,7 +235,7 @@ def floor_seconds(linker, texts: list[str], dec: dict[str, float]) -> dict[str, 
 
 def timed_world(n_entities: int, n_filler: int = 1) -> dict[str, pd.DataFrame]:
     t0 = time.perf_counter()
-    tables = world(n_entities, n_filler)
+    tables = embedded_tables(n_entities, n_filler)
     chars = tables["entities"]["description"].str.len().mean()
     print(f"world: {n_entities} entities, {chars:.0f}-char descriptions on average "
           f"({time.perf_counter() - t0:.0f}s)", flush=True)

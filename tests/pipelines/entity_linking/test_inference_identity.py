@@ -6,34 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
-from kexue.io import TextLinesDataset
 from kexue.models.entity_linking.features import hand_features, object_pattern, segment
 from kexue.models.entity_linking.pruning import candidate_ids
 from kexue.models.entity_linking.training import load_linker, pruned_matcher
-from kexue.pipelines.ccks_ingest import nodes as ingest
+from kexue.pipelines.ccks_ingest.embedded import embedded_tables
 from kexue.pipelines.entity_linking.nodes import learn_behaviour, predict_submission, train_linker
 from kexue.training.threads import torch_threads
 
 ROOT = Path(__file__).resolve().parents[3]
-GENERATE = "kexue.data.ccks.generate:"
-
-
-def default_world() -> tuple[pd.DataFrame, ...]:
-    """``ccks_ingest`` on the embedded default (catalog defaults: 3000 entities, 6000 train and
-    1000 develop texts): entities, aliases, texts, mentions, predict texts."""
-    args = {"kb_data": ("default_kb_lines", {}), "train.json": ("default_train_lines", {}),
-            "develop.json": ("default_develop_lines", {})}
-    src = {name: TextLinesDataset(filepath=f"/nonexistent/{name}", fallback=GENERATE + fn,
-                                  fallback_args=kw).load() for name, (fn, kw) in args.items()}
-    sources = ingest.check_sources(src["kb_data"], src["train.json"], src["develop.json"])
-    entities, aliases, ids, _, _ = ingest.ingest_kb(src["kb_data"], sources, {})
-    texts, mentions, _, _ = ingest.ingest_train(src["train.json"], ids, sources, {})
-    predict, _, _ = ingest.ingest_develop(src["develop.json"], sources)
-    return entities, aliases, texts, mentions, predict
 
 
 def _params() -> dict:
@@ -46,7 +29,9 @@ def _params() -> dict:
 
 @pytest.mark.slow
 def test_submission_identical_to_per_pair_path() -> None:
-    entities, aliases, texts, mentions, predict = default_world()
+    w = embedded_tables()  # the catalog's embedded default
+    entities, aliases, texts, mentions, predict = (
+        w[k] for k in ("entities", "aliases", "texts", "mentions", "predict"))
     assert len(predict) == 1000 and len(entities) == 3000
     params = _params()
     pruning = learn_behaviour(aliases, texts, mentions, params["pruning"])
