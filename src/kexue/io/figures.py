@@ -11,24 +11,12 @@ behaviour of the parent (versioning, ``save_args``, a figure / list / dict of fi
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from kedro.io.core import get_filepath_str
 from kedro_datasets.matplotlib import MatplotlibDataset
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def figure_png(fig: Any, dpi: int = 90) -> bytes:
-    """Render a matplotlib figure to PNG bytes (in memory) and close it: figures that travel
-    inside another dataset (the run report embeds them) rather than as files of their own."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+from kexue.io.png import PNG_MAGIC
 
 
 class FigureDataset(MatplotlibDataset):

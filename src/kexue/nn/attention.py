@@ -47,7 +47,8 @@ class MultiHeadAttention(nn.Module):
                                     else nn.Identity())
         self.output_size = out_dim if out_dim is not None else inner
 
-    def _split(self, t: Tensor) -> Tensor:
+    def split_heads(self, t: Tensor) -> Tensor:
+        """Projected ``(B, L, heads * head_dim)`` -> per-head ``(B, heads, L, head_dim)``."""
         B, L, _ = t.shape
         return t.view(B, L, self.heads, self.head_dim).transpose(1, 2)  # (B, H, L, d)
 
@@ -92,7 +93,7 @@ class MultiHeadAttention(nn.Module):
     # -- pieces of forward, public so that incremental decoding can cache the projected keys
     def project_q(self, q: Tensor) -> Tensor:
         """Per-head queries: ``(B, Lq, query_dim)`` -> ``(B, H, Lq, d)``."""
-        return self._split(self.q_proj(q))
+        return self.split_heads(self.q_proj(q))
 
     def project_kv(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Per-head keys and values: ``(B, Lk, key_dim)``, ``(B, Lk, value_dim)`` -> two
@@ -101,7 +102,7 @@ class MultiHeadAttention(nn.Module):
         if v.shape[:2] != k.shape[:2]:
             raise ValueError(f"k and v must share (B, Lk); got {tuple(k.shape)} and "
                              f"{tuple(v.shape)}")
-        return self._split(self.k_proj(k)), self._split(self.v_proj(v))
+        return self.split_heads(self.k_proj(k)), self.split_heads(self.v_proj(v))
 
     def attend(self, qh: Tensor, kh: Tensor, vh: Tensor, allowed: Tensor) -> Tensor:
         """Scaled dot-product attention on projected heads (any broadcastable leading dims).

@@ -9,7 +9,17 @@ from typing import Any
 
 import pandas as pd
 
-from kexue.io.figures import figure_png as png_bytes
+from kexue.io.png import figure_png as png_bytes
+
+
+def _plt() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, imported when a figure is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def curves(histories: Mapping[str, pd.DataFrame | Sequence[dict[str, Any]] | None],
@@ -21,11 +31,7 @@ def curves(histories: Mapping[str, pd.DataFrame | Sequence[dict[str, Any]] | Non
     shown = [m for m in metrics if any(m in f.columns for f in frames.values())]
     if not shown:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 2.8), squeeze=False)
     for ax, metric in zip(axes[0], shown, strict=True):
         for label, frame in frames.items():
@@ -45,11 +51,7 @@ def funnel(stages: pd.DataFrame | None, title: str) -> bytes | None:
     """Precision / recall / F1 of each stage (rows in order), as grouped bars."""
     if stages is None or len(stages) == 0 or "stage" not in stages.columns:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     cols = [c for c in ("precision", "recall", "f1") if c in stages.columns]
     fig, ax = plt.subplots(figsize=(6.4, 2.8))
     width = 0.8 / len(cols)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from kexue.io.figures import PNG_MAGIC
+from kexue.io.png import PNG_MAGIC
 
 STATUSES = ("this run", "earlier run", "not run")
 

@@ -81,14 +81,21 @@ class LinkingResources:
 
     def pair(self, item: TextItem, start: int, end: int, subject_id: str) -> dict[str, Any]:
         """Matcher inputs for mention ``item.lower[start:end]`` against entity ``subject_id``."""
-        span = np.zeros((len(item.lower), 1), dtype=np.float32)
-        span[start:end] = 1.0
         feats = self.features.features(item.lower, item.words, subject_id)
         desc, desc_words = self.description(subject_id)
         return {
             "chars": item.chars, "words": item.word_ids, "pres1": item.pres1, "pres2": item.pres2,
-            "span_feats": np.concatenate([span, feats], axis=1), "desc": desc, "desc_words": desc_words,
+            "span_feats": span_features(len(item.lower), start, end, feats), "desc": desc,
+            "desc_words": desc_words,
         }
+
+
+def span_features(n: int, start: int, end: int, feats: np.ndarray) -> np.ndarray:
+    """``(n, 4)`` ``[span 0/1, f1, f2, f3]`` of a (mention, entity) pair: the span indicator of
+    chars ``start:end`` beside the ``(n, 3)`` hand features."""
+    span = np.zeros((n, 1), dtype=np.float32)
+    span[start:end] = 1.0
+    return np.concatenate([span, feats], axis=1)
 
 
 @dataclass

@@ -53,6 +53,9 @@ class ModelConfig:
         require_dropout(self)
 
 
+DESCRIPTION_CACHE_MIB = 512  # default budget of inference's encoded-description cache
+
+
 @dataclass
 class DataConfig:
     """Training batches.
@@ -79,7 +82,7 @@ class DataConfig:
     max_dev_texts: int | None = None
     max_predict_texts: int | None = None
     torch_threads: int | None = 1
-    description_cache_mib: int = 512
+    description_cache_mib: int = DESCRIPTION_CACHE_MIB
 
     def validate(self) -> None:
         require_at_least(self, 1, "batch_size", "eval_batch_size", "description_cache_mib")

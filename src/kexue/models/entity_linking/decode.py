@@ -8,13 +8,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.models.entity_linking.batching import LinkingResources, TextItem, collate, pad_rows
+from kexue.models.entity_linking.batching import (
+    LinkingResources,
+    TextItem,
+    collate,
+    pad_rows,
+    span_features,
+)
 from kexue.models.entity_linking.candidates import AliasMatcher
+from kexue.models.entity_linking.config import DESCRIPTION_CACHE_MIB
 from kexue.models.entity_linking.description_cache import DescriptionCache
 from kexue.models.entity_linking.inference import (
     pad_states,
     score_encoded,
-    span_features,
     to_device,
 )
 from kexue.models.entity_linking.module import EntityLinkingModule
@@ -103,7 +109,7 @@ class Linker:
 
     def __init__(self, module: EntityLinkingModule, resources: LinkingResources,
                  matcher: AliasMatcher, links: Mapping[str, list[str]], batch_size: int = 128,
-                 cache_bytes: int = 512 * 2**20) -> None:
+                 cache_bytes: int = DESCRIPTION_CACHE_MIB * 2**20) -> None:
         self.module = module.eval()
         self.resources = resources
         self.matcher = matcher
@@ -121,12 +127,14 @@ class Linker:
 
     def ner(self, items: Sequence[TextItem], threshold: float) -> list[list[tuple[int, int]]]:
         """Predicted mention spans per text."""
-        return self._encode_texts(items, threshold)[0]
+        return self._encode_texts(items, threshold, keep_states=False)[0]
 
     @torch.no_grad()
-    def _encode_texts(self, items: Sequence[TextItem], threshold: float
+    def _encode_texts(self, items: Sequence[TextItem], threshold: float | None,
+                      keep_states: bool = True
                       ) -> tuple[list[list[tuple[int, int]]], torch.Tensor | None]:
-        """NER spans per text and the padded BiLSTM states ``(T, L_max, 2H)`` (device).
+        """NER spans per text (none decoded when ``threshold`` is None) and the padded BiLSTM
+        states ``(T, L_max, 2H)`` on the device (None unless ``keep_states``).
 
         The probabilities of all batches are copied to the host after the loop (one wait).
         """
@@ -142,12 +150,12 @@ class Linker:
             probs.append((p1, p2))
             states.append(h)
         out: list[list[tuple[int, int]]] = []
-        for p1, p2 in probs:
+        for p1, p2 in probs if threshold is not None else ():
             p1, p2 = p1.float().cpu().numpy(), p2.float().cpu().numpy()
             for i in range(p1.shape[0]):
                 n = len(items[len(out)].lower)
                 out.append(decode_spans(p1[i, :n], p2[i, :n], threshold))
-        return out, (pad_states(states) if states else None)
+        return out, (pad_states(states) if states and keep_states else None)
 
     def predict(self, items: Sequence[TextItem], ner_threshold: float, link_threshold: float
                 ) -> tuple[list[list[tuple[int, int]]], list[list[LinkResult]]]:
@@ -161,7 +169,7 @@ class Linker:
 
         Encodes the texts once for all their pairs; :meth:`predict` shares that pass with NER.
         """
-        _, h = self._encode_texts(items, 0.5)
+        _, h = self._encode_texts(items, None)
         return self._link_encoded(items, spans, h, threshold)
 
     @torch.no_grad()

@@ -9,7 +9,9 @@ import torch
 from torch import Tensor
 
 from kexue.models.entity_linking.batching import pad_rows
+from kexue.models.entity_linking.config import DESCRIPTION_CACHE_MIB
 from kexue.models.entity_linking.model import JointLinker
+from kexue.nn import lengths_to_mask
 
 
 def weight_version(module: torch.nn.Module) -> tuple[tuple[int, int], ...]:
@@ -47,7 +49,7 @@ class DescriptionCache:
 
     def __init__(self, net: JointLinker,
                  encode_inputs: Callable[[str], tuple[list[int], list[int] | None]],
-                 max_len: int, batch_size: int = 128, max_bytes: int = 512 * 2**20) -> None:
+                 max_len: int, batch_size: int = 128, max_bytes: int = DESCRIPTION_CACHE_MIB * 2**20) -> None:
         self.net = net
         self.encode_inputs = encode_inputs
         self.max_len = max_len
@@ -119,5 +121,5 @@ class DescriptionCache:
         width = int(lengths.max())
         idx = torch.from_numpy(rows).to(self.table.device)
         d = self.table.index_select(0, idx)[:, :width]  # (B, M, 2H)
-        mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None])
+        mask = lengths_to_mask(torch.from_numpy(lengths), width)  # (B, M), host lengths
         return d, mask.to(self.table.device, non_blocking=True)

@@ -36,13 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kexue.models.entity_linking.model import JointLinker
-from kexue.nn import MultiHeadAttention, masked_max, masked_mean
-
-
-def split_heads(x: Tensor, heads: int) -> Tensor:
-    """``(B, L, heads * d)`` -> ``(B, heads, L, d)``."""
-    B, L, inner = x.shape
-    return x.view(B, L, heads, inner // heads).transpose(1, 2)
+from kexue.nn import MultiHeadAttention, lengths_to_mask, masked_max
 
 
 def attend(attn: MultiHeadAttention, qh: Tensor, kh: Tensor, vh: Tensor, key_mask: Tensor
@@ -69,10 +63,11 @@ def attend(attn: MultiHeadAttention, qh: Tensor, kh: Tensor, vh: Tensor, key_mas
 
 
 def fused_linear(x: Tensor, layers: Sequence[torch.nn.Linear]) -> Tensor:
-    """``cat([layer(x) for layer in layers], -1)`` as one matmul."""
+    """``cat([layer(x) for layer in layers], -1)`` as one matmul (the layers all have a bias
+    or none has: one ``MultiHeadAttention``'s projections share their ``bias`` setting)."""
     biases = [layer.bias for layer in layers]
-    if any(b is None for b in biases) and any(b is not None for b in biases):
-        return torch.cat([layer(x) for layer in layers], -1)
+    if len({b is None for b in biases}) > 1:
+        raise ValueError("fused_linear: every layer needs a bias, or none")
     bias = None if biases[0] is None else torch.cat(biases)  # type: ignore[arg-type]
     return F.linear(x, torch.cat([layer.weight for layer in layers]), bias)
 
@@ -96,27 +91,17 @@ def score_encoded(net: JointLinker, h: Tensor, lengths: np.ndarray, span_feats: 
     qd_layer, dq_layer = net.attn_qd, net.attn_dq
     k_qd, v_qd, q_dq = fused_linear(d, [qd_layer.k_proj, qd_layer.v_proj, dq_layer.q_proj]
                                     ).chunk(3, dim=-1)  # (B, M, I) each
-    L = h.shape[1]
-    mask = torch.from_numpy(np.arange(L)[None, :] < lengths[:, None]).to(h.device)  # (B, L)
-    q = net.query_lstm(torch.cat([h, span_feats.to(h.dtype)], -1), mask,
-                       lengths=torch.from_numpy(lengths))  # (B, L, 2H), no device wait
-    ys = masked_mean(q, (span_feats[..., 0] > 0) & mask, dim=1)  # (B, 2H): encode_query
+    host_lengths = torch.from_numpy(lengths)
+    mask = lengths_to_mask(host_lengths, h.shape[1]).to(h.device)  # (B, L)
+    q, ys = net.encode_query(h, mask, span_feats, lengths=host_lengths)  # no device wait
     proj = fused_linear(q, [qd_layer.q_proj, dq_layer.k_proj, dq_layer.v_proj])  # (B, L, 3I)
     q_qd, k_dq, v_dq = proj.chunk(3, dim=-1)  # (B, L, I) each
-    qd = attend(qd_layer, split_heads(q_qd, qd_layer.heads), split_heads(k_qd, qd_layer.heads),
-                split_heads(v_qd, qd_layer.heads), d_mask)  # (B, L, I)
-    dq = attend(dq_layer, split_heads(q_dq, dq_layer.heads), split_heads(k_dq, dq_layer.heads),
-                split_heads(v_dq, dq_layer.heads), mask)  # (B, M, I)
+    split_qd, split_dq = qd_layer.split_heads, dq_layer.split_heads
+    qd = attend(qd_layer, split_qd(q_qd), split_qd(k_qd), split_qd(v_qd), d_mask)  # (B, L, I)
+    dq = attend(dq_layer, split_dq(q_dq), split_dq(k_dq), split_dq(v_dq), mask)  # (B, M, I)
     logit = net.match_head(q, mask, ys, masked_max(qd, mask, dim=1),
                            masked_max(dq, d_mask, dim=1))
     return torch.sigmoid(logit)  # (B,)
-
-
-def span_features(n: int, start: int, end: int, feats: np.ndarray) -> np.ndarray:
-    """``(n, 4)`` ``[span 0/1, f1, f2, f3]`` of a pair (as ``LinkingResources.pair``)."""
-    span = np.zeros((n, 1), dtype=np.float32)
-    span[start:end] = 1.0
-    return np.concatenate([span, feats], axis=1)
 
 
 def pad_states(chunks: Sequence[Tensor]) -> Tensor:

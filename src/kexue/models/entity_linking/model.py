@@ -89,18 +89,22 @@ class JointLinker(nn.Module):
         p_end = torch.sigmoid(self.end_head(c)).squeeze(-1) * pres2  # (B, L)
         return h, p_start, p_end
 
-    def encode_query(self, h: Tensor, mask: Tensor, span_feats: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_query(self, h: Tensor, mask: Tensor, span_feats: Tensor,
+                     lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Pair side of the matcher: the query BiLSTM over ``[h, span features]``.
 
         Args:
             h: ``(B, L, 2H)`` NER BiLSTM states of the query.
             mask: ``(B, L)`` query mask.
             span_feats: ``(B, L, 4)`` ``[span 0/1, f1, f2, f3]``.
+            lengths: ``(B,)`` CPU query lengths when known on the host (no device wait in the
+                BiLSTM); ``None`` reads them from ``mask``.
 
         Returns:
             ``q (B, L, 2H)`` query states and ``ys (B, 2H)``, their mean over the span.
         """
-        q = self.query_lstm(torch.cat([h, span_feats.to(h.dtype)], -1), mask)  # (B, L, 2H)
+        q = self.query_lstm(torch.cat([h, span_feats.to(h.dtype)], -1), mask,
+                            lengths=lengths)  # (B, L, 2H)
         span = (span_feats[..., 0] > 0) & mask  # (B, L)
         return q, masked_mean(q, span, dim=1)  # (B, L, 2H), (B, 2H)
 

@@ -20,7 +20,7 @@ from kexue.models.entity_linking.batching import (
     collate,
 )
 from kexue.models.entity_linking.candidates import AliasMatcher, normalise_alias
-from kexue.models.entity_linking.config import DataConfig, ModelConfig
+from kexue.models.entity_linking.config import DESCRIPTION_CACHE_MIB, DataConfig, ModelConfig
 from kexue.models.entity_linking.decode import Linker
 from kexue.models.entity_linking.features import EntityFeatureCache, load_word_vectors
 from kexue.models.entity_linking.module import EntityLinkingModule, module_from_bundle
@@ -184,7 +184,7 @@ def training_configs(params: Mapping[str, Any], where: str = "params:entity_link
 
 def load_linker(bundle: Mapping[str, Any], entities: pd.DataFrame, matcher: AliasMatcher,
                 links: Mapping[str, list[str]], batch_size: int,
-                description_cache_mib: int = 512) -> Linker:
+                description_cache_mib: int = DESCRIPTION_CACHE_MIB) -> Linker:
     """Rebuild a :class:`Linker` from a saved bundle (``description_cache_mib``: the
     budget of its encoded-description cache, ``data.description_cache_mib``)."""
     module = module_from_bundle(dict(bundle))
