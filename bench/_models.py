@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from kexue.models.title_gen.config import Seq2SeqConfig
+from kexue.models.title_gen.model import Seq2Seq
 from kexue.training.config import OptimizerConfig
 from kexue.training.module import KexueModule
+
+
+def make_seq2seq(cross: bool, vocab: int, device: torch.device) -> Seq2Seq:
+    """Random-init title ``Seq2Seq`` of the CPU default sizes (``cross``: the bidirectional
+    model's cross-direction attention, else the baseline) in eval mode on ``device``, that never
+    emits an end id: every search runs a fixed number of steps."""
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=vocab, cross_attention=cross)).to(device).eval()
+    with torch.no_grad():
+        model.classifier.bias[[2, 3]] = -30.0
+    return model
 
 
 class TokenEncoder(KexueModule):

@@ -32,18 +32,10 @@ import time
 from pathlib import Path
 
 import torch
+from _models import make_seq2seq  # bench/ is on sys.path as the script's folder
 
 from kexue.models.title_gen import beam
-from kexue.models.title_gen.config import Seq2SeqConfig
 from kexue.models.title_gen.model import Seq2Seq
-
-
-def make_model(cross: bool, vocab: int, device: torch.device) -> Seq2Seq:
-    torch.manual_seed(0)
-    model = Seq2Seq(Seq2SeqConfig(vocab_size=vocab, cross_attention=cross)).to(device).eval()
-    with torch.no_grad():
-        model.classifier.bias[[2, 3]] = -30.0  # never emit an end id: fixed number of steps
-    return model
 
 
 def head_time(rows: int, model: Seq2Seq, steps: int, pairs_per_row: int, reps: int = 5) -> float:
@@ -88,7 +80,7 @@ def main() -> None:
     batch, src_len, steps, rounds = (8, 80, 12, 2) if args.quick else (16, 120, 20, 15)
     vocab = 300
     x = torch.randint(4, vocab, (batch, src_len), generator=torch.Generator().manual_seed(1)).to(device)
-    base, bidi = make_model(False, vocab, device), make_model(True, vocab, device)
+    base, bidi = make_seq2seq(False, vocab, device), make_seq2seq(True, vocab, device)
     with torch.no_grad():
         enc_b, enc_bi = base.encode(x), bidi.encode(x)
     out = Path(args.out)

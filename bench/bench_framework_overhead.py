@@ -65,6 +65,20 @@ RESULTS = Path(__file__).resolve().parent / "results" / "framework_overhead.json
 SEED = 42
 
 
+def _loader(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> DataLoader:
+    """The seeded shuffling loader every path iterates (same data order in all of them)."""
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                      generator=torch.Generator().manual_seed(SEED))
+
+
+def _bare_trainer(epochs: int, accumulate: int = 1) -> L.Trainer:
+    """The floor's Trainer: CPU, every extra (logger, progress bar, summary, checkpoints,
+    sanity validation) switched off."""
+    return L.Trainer(max_epochs=epochs, accelerator="cpu", accumulate_grad_batches=accumulate,
+                     logger=False, enable_progress_bar=False, enable_model_summary=False,
+                     enable_checkpointing=False, num_sanity_val_steps=0)
+
+
 def plain_loop(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int, accumulate: int,
                epochs: int) -> tuple[float, float, int, dict]:
     """Hand-written training loop with the same init, data order and update rule; timed from
@@ -74,8 +88,7 @@ def plain_loop(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: int
     L.seed_everything(SEED, workers=True, verbose=False)
     model = MLP(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(SEED))
+    loader = _loader(x, y, batch_size)
     steps = 0
     model.train()
     for _ in range(epochs):
@@ -123,11 +136,8 @@ def bare_lightning(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size:
     wall, cpu = time.perf_counter(), time.process_time()
     L.seed_everything(SEED, workers=True, verbose=False)
     module = BareMLP(cfg)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(SEED))
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", accumulate_grad_batches=accumulate,
-                        logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        enable_checkpointing=False, num_sanity_val_steps=0)
+    loader = _loader(x, y, batch_size)
+    trainer = _bare_trainer(epochs, accumulate)
     trainer.fit(module, loader)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall, cpu, int(trainer.global_step), module.model.state_dict()
@@ -140,8 +150,7 @@ def plain_phases(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: i
     L.seed_everything(SEED, workers=True, verbose=False)
     model = MLP(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(SEED))
+    loader = _loader(x, y, batch_size)
     phases: dict[str, list[float]] = {k: [] for k in ("fetch", "forward", "backward", "step",
                                                       "zero_grad")}
     model.train()
@@ -205,11 +214,8 @@ def bare_phases(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size: in
     """Per-step phase durations (s) of :class:`PhaseMLP` under the floor's Trainer."""
     L.seed_everything(SEED, workers=True, verbose=False)
     module = PhaseMLP(cfg)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(SEED))
-    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, enable_checkpointing=False,
-                        num_sanity_val_steps=0)
+    loader = _loader(x, y, batch_size)
+    trainer = _bare_trainer(1)
     trainer.fit(module, loader)
     return module.phases
 

@@ -123,7 +123,7 @@ def test_pair_next_probs_matches_teacher_forced_pairs():
     yl[..., 0] = 2
     yr = torch.randint(4, V, (1, k, t), generator=g)
     yr[..., 0] = 3
-    from kexue.models.title_gen.beam import repeat_encoded
+    from kexue.models.title_gen.steppers import repeat_encoded
     pl, pr = model.pair_next_probs(repeat_encoded(model.encode(x), k * k), yl, yr)
     for i in range(k):
         for j in range(k):

@@ -11,8 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from kexue.config import ConfigError
-from kexue.training.adversarial import FGM, GradientPenalty
+from kexue.training.adversarial import FGM
 from kexue.training.config import AdversarialConfig, OptimizerConfig, TrainerConfig
+from kexue.training.gradient_penalty import GradientPenalty
 from kexue.training.module import KexueModule
 from kexue.training.trainer import build_trainer
 

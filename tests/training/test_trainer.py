@@ -9,10 +9,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from kexue.config import ConfigError, build_config
 from kexue.training.accumulation import ExactAccumulation
-from kexue.training.adversarial import FGM, GradientPenalty
+from kexue.training.adversarial import FGM
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.distributed import SpawnDDPStrategy
 from kexue.training.ema import EMA
+from kexue.training.gradient_penalty import GradientPenalty
 from kexue.training.module import KexueModule
 from kexue.training.trainer import build_callbacks, build_trainer
 

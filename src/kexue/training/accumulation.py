@@ -21,8 +21,9 @@ concatenated big batch. That holds for partial windows, unequal micro-batches, a
 differently-normalised terms (the entity linker's char-mean start/end BCE + pair-mean matching
 BCE), with no extra gradient buffer and no rescaling of ``.grad``. Under DDP the window totals
 are summed over the ``W`` ranks (one all-reduce per window) and each rank divides by
-``N_g / (k * W)``: DDP's gradient mean over ranks then gives the big batch of all ranks' windows. The gradient penalty stays
-exact too (:class:`kexue.training.adversarial.GradientPenalty` penalises the gradient of what is
+``N_g / (k * W)``: DDP's gradient mean over ranks then gives the big batch of all ranks'
+windows. The gradient penalty stays exact too
+(:class:`kexue.training.gradient_penalty.GradientPenalty` penalises the gradient of what is
 back-propagated). Still NOT exact: BatchNorm (batch statistics per micro-batch; a warning says
 so), dropout masks (different random draws), FGM's perturbation (normalised per micro-batch),
 data-dependent losses that couple samples (contrastive, in-batch negatives). The look-ahead holds

@@ -239,12 +239,3 @@ class FGM(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         self._batch = None
-
-
-def __getattr__(name: str) -> Any:
-    """``GradientPenalty`` lives in :mod:`kexue.training.gradient_penalty` (importable here too)."""
-    if name == "GradientPenalty":
-        from kexue.training.gradient_penalty import GradientPenalty
-
-        return GradientPenalty
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

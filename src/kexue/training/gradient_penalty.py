@@ -123,11 +123,12 @@ class GradientPenalty(L.Callback):
         self._ddp = suspend_grad_sync(trainer)
         self._enter_math_attention()
 
-    def _penalty(self, trainer: L.Trainer, root: torch.Tensor) -> torch.Tensor | None:
-        """``0.5*eps*||g||^2 / W`` with ``g = d root / de / S`` (``root`` = ``J / k * S``)."""
+    def _penalty(self, trainer: L.Trainer, root: torch.Tensor,
+                 scale: torch.Tensor | None) -> torch.Tensor | None:
+        """``0.5*eps*||g||^2 / W`` with ``g = d root / de / S`` (``root`` = ``J / k * S``,
+        ``scale`` = ``S`` from :func:`_amp_scale`, None without a GradScaler)."""
         outputs, self._outputs = self._outputs, []
         grads = torch.autograd.grad(root, outputs, create_graph=True, allow_unused=True)
-        scale = _amp_scale(trainer, root)
         parts = [((_upcast(g) / scale if scale is not None else _upcast(g)) ** 2).sum()
                  for g in grads if g is not None]
         if not parts:
@@ -146,10 +147,10 @@ class GradientPenalty(L.Callback):
         self._capture = False
         k = trainer.accumulate_grad_batches
         root = loss / k                      # exactly what Lightning will back-propagate ...
-        scaler = getattr(trainer.precision_plugin, "scaler", None)
-        if scaler is not None:
-            root = scaler.scale(root)        # ... times the AMP scale
-        penalty = self._penalty(trainer, root)
+        scale = _amp_scale(trainer, loss)
+        if scale is not None:
+            root = root * scale              # ... times the AMP scale (= scaler.scale(root))
+        penalty = self._penalty(trainer, root, scale)
         if penalty is None:
             return None
         self._applied = True
@@ -165,7 +166,7 @@ class GradientPenalty(L.Callback):
             return
         if self._busy or not self._outputs or not loss.requires_grad:
             return
-        penalty = self._penalty(trainer, loss)   # loss here is (J / k) * S
+        penalty = self._penalty(trainer, loss, _amp_scale(trainer, loss))  # loss: (J / k) * S
         if penalty is None:
             return
         self._busy = True

@@ -33,10 +33,8 @@ import torch
 from torch import Tensor
 
 from kexue.models.title_gen import steppers
-from kexue.models.title_gen.steppers import repeat_encoded
 
-__all__ = ["beam_search", "bidirectional_beam_search", "greedy_decode", "joint_greedy",
-           "repeat_encoded", "strip"]
+__all__ = ["beam_search", "bidirectional_beam_search", "greedy_decode", "joint_greedy", "strip"]
 
 PAD, UNK, START, END = 0, 1, 2, 3
 EPS = 1e-6

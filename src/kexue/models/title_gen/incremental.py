@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kexue.models.title_gen.model import DIRECTIONS, Seq2Seq
+from kexue.models.title_gen.model import Seq2Seq
 
 
 @dataclass
@@ -35,18 +35,18 @@ class DecodeCache:
     """Decoding state: ``example`` entries are (N, ...), ``hyp`` entries (N, k, ...), ``w``
     weights."""
 
-    k: int
     example: dict[str, Tensor] = field(default_factory=dict)
     hyp: dict[str, Tensor] = field(default_factory=dict)
     w: dict[str, Tensor] = field(default_factory=dict)  # weights read once (never row-selected)
 
 
 def start(model: Seq2Seq, enc: dict[str, Tensor], k: int,
-          directions: tuple[str, ...] = DIRECTIONS) -> DecodeCache:
-    """Empty cache (no token fed yet) for ``k`` hypotheses per example of ``enc`` (N rows)."""
+          directions: tuple[str, ...]) -> DecodeCache:
+    """Empty cache (no token fed yet) for ``k`` hypotheses per example of ``enc`` (N rows), for
+    the decoders of ``directions``."""
     N, Lx = enc["x_mask"].shape
     w, prior_half = classifier_terms(model, enc["prior"])
-    cache = DecodeCache(k, {"x_mask": enc["x_mask"], "prior_half": prior_half}, w=w)
+    cache = DecodeCache(example={"x_mask": enc["x_mask"], "prior_half": prior_half}, w=w)
     x = enc["x"]  # (N, Lx, C)
     for d in directions:
         dec = model.decoders[d]

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kexue.models.title_gen.metrics import generation_metrics, rouge_l
+from kexue.models.title_gen.metrics import _chars, _f1, generation_metrics, prefix_lcs_lengths
 
 
 def lead(text: str, n: int) -> str:
     """The first ``n`` non-space characters of ``text``."""
-    return "".join(c for c in text if not c.isspace())[:n]
+    return "".join(_chars(text))[:n]
 
 
 def tune_lead_n(sources: Sequence[str], refs: Sequence[str], max_n: int) -> tuple[int, list[dict]]:
@@ -30,9 +30,16 @@ def tune_lead_n(sources: Sequence[str], refs: Sequence[str], max_n: int) -> tupl
     if not sources:
         raise ValueError("lead-N needs dev pairs to tune N; the dev split is empty "
                          "(check corpus_ingest.split.dev)")
+    # Per pair: strip once, cut to max_n, and get the LCS of every prefix with the reference
+    # from one LCS table (entry n = LCS of lead(source, n) with the reference).
+    pairs = []
+    for s, r in zip(sources, refs):
+        h, ref = _chars(s)[:max_n], _chars(r)
+        pairs.append((prefix_lcs_lengths(h, ref), len(h), len(ref)))
     rows = []
     for n in range(1, max_n + 1):
-        score = 100 * sum(rouge_l(lead(s, n), r) for s, r in zip(sources, refs)) / len(sources)
+        score = 100 * sum(_f1(lcs[min(n, n_h)], min(n, n_h), n_ref)
+                          for lcs, n_h, n_ref in pairs) / len(sources)
         rows.append({"n": n, "rouge_l": score})
     best = max(rows, key=lambda r: (r["rouge_l"], -r["n"]))
     return int(best["n"]), rows

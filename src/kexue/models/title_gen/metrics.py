@@ -46,13 +46,25 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     """Length of the longest common subsequence (O(|a||b|) dynamic programme)."""
     if not a or not b:
         return 0
+    return prefix_lcs_lengths(a, b)[-1]
+
+
+def prefix_lcs_lengths(a: Sequence[str], b: Sequence[str]) -> list[int]:
+    """LCS lengths of every prefix of ``a`` against ``b`` in one dynamic-programme pass.
+
+    Returns:
+        ``out`` with ``out[i] = lcs_length(a[:i], b)`` for ``i`` in ``0..len(a)`` (row ``i``'s
+        last cell of the LCS table).
+    """
+    out = [0]
     prev = [0] * (len(b) + 1)
     for ca in a:
         cur = [0]
         for j, cb in enumerate(b, 1):
             cur.append(prev[j - 1] + 1 if ca == cb else max(prev[j], cur[j - 1]))
         prev = cur
-    return prev[-1]
+        out.append(cur[-1])
+    return out
 
 
 def rouge_l(hyp: str, ref: str) -> float:

@@ -266,7 +266,7 @@ class Seq2Seq(nn.Module):
 
         Args:
             enc_pairs: encoded source repeated k*k times per example: N*k*k rows ordered
-                (n, i, j) (see :func:`kexue.models.title_gen.beam.repeat_encoded`).
+                (n, i, j) (see :func:`kexue.models.title_gen.steppers.repeat_encoded`).
             yl: (N, k, t) L2R hypotheses; ``yr`` (N, k, t) R2L hypotheses.
 
         Returns:

@@ -23,11 +23,13 @@ from kexue.training.trainer import build_trainer
 logger = logging.getLogger(__name__)
 
 
-def make_loader(ds: TitleDataset, batch_size: int, shuffle: bool, num_workers: int = 0,
-                mix_gold: float = 0.0, seed: int = 0) -> DataLoader:
-    """DataLoader with the title collate function (seeded shuffling via the global seed)."""
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      collate_fn=Collate(mix_gold=mix_gold, seed=seed))
+def make_loader(ds: TitleDataset, batch_size: int, shuffle: bool, mix_gold: float = 0.0,
+                seed: int = 0, **loader_kwargs: Any) -> DataLoader:
+    """DataLoader with the title collate function (seeded shuffling via the global seed);
+    ``loader_kwargs``: further ``DataLoader`` arguments, e.g. ``TrainerConfig.loader_kwargs()``
+    (workers, pinned memory)."""
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
+                      collate_fn=Collate(mix_gold=mix_gold, seed=seed), **loader_kwargs)
 
 
 def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleDataset, *,
@@ -56,8 +58,7 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     train_loader = DataLoader(train_ds, batch_size=batch_size,
                               collate_fn=Collate(mix_gold=mix_gold, seed=seed),
                               **trainer_cfg.loader_kwargs(), **plan.loader_kwargs(shuffle=True))
-    val_loader = DataLoader(val_ds, batch_size=batch_size, shuffle=False, collate_fn=Collate(),
-                            **trainer_cfg.loader_kwargs())
+    val_loader = make_loader(val_ds, batch_size, False, **trainer_cfg.loader_kwargs())
     epochs = EpochMetrics()
     trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg,
                             callbacks=[epochs, *plan.callbacks], **plan.trainer_overrides)

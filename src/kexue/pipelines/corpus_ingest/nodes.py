@@ -220,7 +220,8 @@ def split_title_pairs(title_pairs_raw: pd.DataFrame, params: dict[str, Any]) -> 
     df = title_pairs_raw.copy()
     df["pair_id"] = [_pair_id(cfg.corpus, f, int(n)) for f, n in zip(df["file"], df["line"])]
     if cfg.split.by_file:
-        df["split"] = [_split_of_file(f, cfg.split.by_file) for f in df["file"]]
+        split_of = {f: _split_of_file(f, cfg.split.by_file) for f in df["file"].unique()}
+        df["split"] = [split_of[f] for f in df["file"]]
     else:
         df["split"] = assign_splits(df["pair_id"].tolist(), cfg.split.dev, cfg.split.test,
                                     cfg.split.seed, groups=df["source"].tolist())
