@@ -27,6 +27,26 @@ def test_pinned_inputs_and_command_by_hand():
         R.version_seen(manifest, "z")
 
 
+def test_latest_means_the_newest_manifest_for_show_and_rerun():
+    """``latest`` (both commands) loads without a version, even where nothing is versioned."""
+    class Catalog:
+        calls: list = []
+
+        def get(self, name):
+            return type("Unversioned", (), {"_version": None})()
+
+        def load(self, name, version=None):
+            self.calls.append(version)
+            return {"run_id": "newest"}
+
+    catalog = Catalog()
+    assert R.manifest_of(catalog, "latest") == {"run_id": "newest"}
+    assert R.manifest_of(catalog, None) == {"run_id": "newest"}
+    assert catalog.calls == [None, None]
+    with pytest.raises(ValueError, match="not versioned"):
+        R.manifest_of(catalog, "2026-01-01T00.00.00.000Z")
+
+
 @pytest.mark.slow
 def test_runs_cli_lists_shows_and_reruns_pinned(kedro_project, kedro_run, monkeypatch):
     root, a, b = two_tricks_runs_on_other_data(kedro_project, kedro_run)

@@ -72,7 +72,7 @@ def show(version: str, datasets: tuple[str, ...], env: str | None) -> None:
     wrote them."""
     with _session(env) as session:
         catalog = session.load_context().catalog
-        manifest = R.manifest_of(catalog, None if version == "latest" else version)
+        manifest = R.manifest_of(catalog, version)
         click.echo(f"run {manifest['run_id']} ({manifest.get('status')}), pipelines "
                    f"{manifest.get('pipelines')}, commit {manifest.get('git', {}).get('git_commit')}"
                    f", parameters {manifest.get('parameters_sha256', '')[:12]}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -19,13 +19,12 @@ def on_terminal() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)()) and not os.environ.get("CI")
 
 
-def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it",
-          enabled: Any = "auto") -> Iterable[T] | Iterator[T]:
-    """``items`` wrapped in a tqdm bar when ``enabled`` (``auto``: :func:`on_terminal`);
-    otherwise ``items`` itself, untouched."""
-    if not (on_terminal() if enabled == "auto" else bool(enabled)):
+def track(items: Iterable[T], desc: str, unit: str = "it") -> Iterable[T] | Iterator[T]:
+    """``items`` wrapped in a tqdm bar on a terminal (:func:`on_terminal`); otherwise
+    ``items`` itself, untouched."""
+    if not on_terminal():
         return items
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc, total=total, unit=unit, unit_scale=True, leave=False,
+    return tqdm(items, desc=desc, unit=unit, unit_scale=True, leave=False,
                 mininterval=0.5, dynamic_ncols=True)

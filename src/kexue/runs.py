@@ -43,7 +43,9 @@ def list_runs(catalog: Any) -> list[dict[str, Any]]:
 
 
 def manifest_of(catalog: Any, version: str | None) -> dict[str, Any]:
-    """The manifest of the run ``version`` (``None``: the latest)."""
+    """The manifest of the run ``version`` (``None`` or ``"latest"``: the newest)."""
+    if version == "latest":
+        version = None
     ds = catalog.get(MANIFEST)
     if version and getattr(ds, "_version", None) is None:
         raise ValueError(f"'{MANIFEST}' is not versioned in this env: earlier runs are not kept "
@@ -57,6 +59,11 @@ def version_seen(manifest: dict[str, Any], name: str) -> str | None:
     if entry is None:
         raise KeyError(f"run {manifest.get('run_id')} did not touch dataset '{name}' "
                        f"(it touched: {', '.join(sorted(manifest.get('datasets', {}))[:20])} ...)")
+    return _seen(entry)
+
+
+def _seen(entry: dict[str, Any]) -> str | None:
+    """The version a manifest entry was written at, else read at (None: unversioned)."""
     return entry.get("saved") or entry.get("loaded")
 
 
@@ -75,12 +82,9 @@ def default_outputs(manifest: dict[str, Any]) -> list[str]:
 def pinned_inputs(manifest: dict[str, Any], free_inputs: Iterable[str]) -> dict[str, str]:
     """``--load-versions`` for a re-run: every free input of the re-run pipeline that the
     earlier run wrote or read at a version, pinned to that version."""
-    pins = {}
-    for name in sorted(free_inputs):
-        entry = manifest.get("datasets", {}).get(name)
-        if entry and (entry.get("saved") or entry.get("loaded")):
-            pins[name] = entry.get("saved") or entry.get("loaded")
-    return pins
+    seen = {name: _seen(manifest.get("datasets", {}).get(name) or {})
+            for name in sorted(free_inputs)}
+    return {name: version for name, version in seen.items() if version}
 
 
 def rerun_command(env: str | None, pipelines: list[str], from_nodes: list[str],

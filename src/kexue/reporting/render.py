@@ -147,9 +147,9 @@ def to_html(run: Mapping[str, Any], sections: Sequence[Mapping[str, Any]],
 
 
 def to_markdown(run: Mapping[str, Any], sections: Sequence[Mapping[str, Any]],
-                title: str = "kexue run report") -> str:
+                title: str = "kexue run report", figures_dir: str = FIGURES_DIR) -> str:
     """The markdown twin: the same header, sections and tables; figures link to
-    ``report_figures/<name>.png``."""
+    ``<figures_dir>/<name>.png`` (``report_figures`` beside an unversioned report)."""
     out = [f"# {title}", "", _md_table("Run", ["field", "value"], header_rows(run)), ""]
     versions = version_rows(run)
     if versions:
@@ -169,7 +169,7 @@ def to_markdown(run: Mapping[str, Any], sections: Sequence[Mapping[str, Any]],
             elif b["kind"] == "table":
                 out += [_md_table(b["caption"], b["columns"], b["rows"]), ""]
             else:
-                out += [f"![{b['caption']}]({FIGURES_DIR}/{b['name']}.png)", ""]
+                out += [f"![{b['caption']}]({figures_dir}/{b['name']}.png)", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -58,8 +58,5 @@ def assemble_report(run: dict[str, Any], params: dict[str, Any],
                     *sections: dict[str, Any]) -> tuple[str, str, dict[str, bytes]]:
     """The HTML page, the markdown twin and ``{name.png: bytes}`` of every figure."""
     title = str(params["title"])
-    md = render.to_markdown(run, sections, title=title)
-    prefix = figure_prefix(run)
-    if prefix != render.FIGURES_DIR:
-        md = md.replace(f"]({render.FIGURES_DIR}/", f"]({prefix}/")
+    md = render.to_markdown(run, sections, title=title, figures_dir=figure_prefix(run))
     return render.to_html(run, sections, title=title), md, render.figures_of(sections)

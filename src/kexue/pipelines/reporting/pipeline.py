@@ -6,8 +6,7 @@ from kedro.pipeline import Node, Pipeline
 
 from kexue.pipelines.reporting import nodes as n
 from kexue.reporting import families as f
-
-RUN = "report_run_info"
+from kexue.reporting.inputs import REPORT_TAG, RUN_INFO
 
 # (family, section function, its inputs after the run header)
 SECTIONS = [
@@ -40,11 +39,11 @@ SECTIONS = [
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Section nodes (``report_<family>_section_node``) and ``assemble_report_node``."""
-    nodes = [Node(fn, inputs=[RUN, *ins], outputs=f"report_section_{family}",
+    nodes = [Node(fn, inputs=[RUN_INFO, *ins], outputs=f"report_section_{family}",
                   name=f"report_{family}_section_node") for family, fn, ins in SECTIONS]
     nodes.append(Node(n.assemble_report,
-                      inputs=[RUN, "params:reporting",
+                      inputs=[RUN_INFO, "params:reporting",
                               *(f"report_section_{family}" for family, _, _ in SECTIONS)],
                       outputs=["report_html", "report_md", "report_figures"],
                       name="assemble_report_node"))
-    return Pipeline(nodes, tags=["reporting"])
+    return Pipeline(nodes, tags=[REPORT_TAG])
