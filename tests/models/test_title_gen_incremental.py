@@ -14,7 +14,7 @@ import copy
 import pytest
 import torch
 
-from kexue.models.title_gen import beam
+from kexue.models.title_gen import beam, incremental_pair
 from kexue.models.title_gen.batching import Collate
 from kexue.models.title_gen.config import Seq2SeqConfig
 from kexue.models.title_gen.model import Seq2Seq
@@ -106,6 +106,25 @@ def test_bidirectional_beam_cached_equals_full_prefix(models, enc_inputs, k):
     cached = beam.bidirectional_beam_search(model, enc, k, 12, cache=True, with_scores=True)
     full = beam.bidirectional_beam_search(model, enc, k, 12, cache=False, with_scores=True)
     assert_same(cached, full, f"bidi k={k}")
+
+
+def test_fused_weights_are_reused_until_a_weight_changes(models, enc_inputs):
+    """The pair step's stacked weights are built once per state of the weights: reused by the
+    next search, rebuilt after an in-place update (an optimizer step, ``load_state_dict``), so
+    a cached search after training still equals the full-prefix one."""
+    model = copy.deepcopy(models["bidirectional"])
+    enc = model.encode(enc_inputs)
+    first = incremental_pair._stacked_weights(model)
+    assert incremental_pair._stacked_weights(model) is first
+    before = beam.bidirectional_beam_search(model, enc, 3, 12, with_scores=True)
+    with torch.no_grad():
+        model.decoders["r2l"].out.weight.mul_(1.5)
+        model.decoders["l2r"].rnn2.weight_hh_l0.mul_(0.5)
+    assert incremental_pair._stacked_weights(model) is not first
+    cached = beam.bidirectional_beam_search(model, enc, 3, 12, cache=True, with_scores=True)
+    full = beam.bidirectional_beam_search(model, enc, 3, 12, cache=False, with_scores=True)
+    assert cached[-1] != before[-1]  # the update matters: stale weights would be caught
+    assert_same(cached, full, "bidi after an in-place weight update")
 
 
 def test_joint_greedy_cached_equals_full_prefix(models, enc_inputs):

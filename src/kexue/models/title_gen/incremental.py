@@ -40,6 +40,7 @@ class DecodeCache:
     w: dict[str, Tensor] = field(default_factory=dict)  # weights read once (never row-selected)
 
 
+@torch.no_grad()
 def start(model: Seq2Seq, enc: dict[str, Tensor], k: int,
           directions: tuple[str, ...]) -> DecodeCache:
     """Empty cache (no token fed yet) for ``k`` hypotheses per example of ``enc`` (N rows), for

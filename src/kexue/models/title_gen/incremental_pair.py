@@ -20,6 +20,7 @@ float rounding (summation order), which the identity test bounds.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -40,8 +41,33 @@ class PairCache:
     w: dict[str, Tensor] = field(default_factory=dict)
 
 
+# model -> (weight signature, stacked weights): a search starts once per batch, and stacking
+# ~20 parameter tensors costs about as much as a whole decoding step at the CPU sizes
+_STACKED: weakref.WeakKeyDictionary[Seq2Seq, tuple[tuple, dict[str, Tensor]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _signature(model: Seq2Seq) -> tuple:
+    """Changes whenever a decoder parameter is replaced, moved, cast or updated in place
+    (``Tensor._version`` counts in-place writes: optimizer steps, ``load_state_dict``)."""
+    return tuple((p.data_ptr(), p._version, p.dtype, p.device)
+                 for p in model.decoders.parameters())
+
+
 def _stacked_weights(model: Seq2Seq) -> dict[str, Tensor]:
-    """Per-direction weights stacked on a leading axis of 2, transposed for ``bmm``."""
+    """Per-direction weights stacked on a leading axis of 2, transposed for ``bmm``; built
+    once per state of the weights (:func:`_signature`) and reused by later searches."""
+    sig = _signature(model)
+    hit = _STACKED.get(model)
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    with torch.no_grad():
+        out = _stack(model)
+    _STACKED[model] = (sig, out)
+    return out
+
+
+def _stack(model: Seq2Seq) -> dict[str, Tensor]:
     decs = [model.decoders[d] for d in DIRECTIONS]
     for dec in decs:
         for attn in (dec.cross, dec.src_attn):
@@ -67,6 +93,7 @@ def _stacked_weights(model: Seq2Seq) -> dict[str, Tensor]:
     return out
 
 
+@torch.no_grad()
 def start(model: Seq2Seq, enc: dict[str, Tensor], k: int) -> PairCache:
     """Empty cache for ``k`` L2R and ``k`` R2L hypotheses per example of ``enc`` (N rows)."""
     if not model.bidirectional:
@@ -163,13 +190,16 @@ def pair_step(model: Seq2Seq, cache: PairCache, hyps: Tensor) -> Tensor:
 def select(cache: PairCache, origin: Tensor) -> None:
     """Reorder after a beam step: new hypothesis j of (direction e, example n) continues old
     ``origin[e, n, j]`` (origin (2, N, k)). ``ck``/``cv`` of decoder e belong to the OTHER
-    direction's hypotheses, so they follow the flipped origin."""
-    E, N, _ = origin.shape
-    e = torch.arange(E, device=origin.device).view(E, 1, 1)
-    n = torch.arange(N, device=origin.device).view(1, N, 1)
-    flipped = origin.flip(0)
+    direction's hypotheses, so they follow the flipped origin. One ``index_select`` per entry
+    on its flattened (2*N*k) hypothesis rows (a copy of contiguous rows, cheaper than
+    broadcast advanced indexing)."""
+    E, N, k = origin.shape
+    base = torch.arange(0, E * N * k, k, device=origin.device).view(E, N, 1)  # (2, N, 1)
+    own, other = (base + origin).view(-1), (base + origin.flip(0)).view(-1)  # (2*N*k,)
     for key, v in cache.hyp.items():
-        cache.hyp[key] = v[e, n, flipped if key in ("ck", "cv") else origin]
+        rows = v.reshape(E * N * k, *v.shape[3:]).index_select(
+            0, other if key in ("ck", "cv") else own)
+        cache.hyp[key] = rows.view(v.shape)
 
 
 def keep(cache: PairCache, index: Tensor) -> None:
