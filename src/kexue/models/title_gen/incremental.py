@@ -4,7 +4,8 @@ The full-prefix helper ``Seq2Seq.next_probs`` re-runs the decoder LSTMs over the
 every step (O(T^2) in the title length). Here each step feeds only the newest token of each
 hypothesis and carries a :class:`DecodeCache`:
 
-* per example (N rows, never repeated k times): ``x_mask`` (N, Lx), ``x_max`` (N, C),
+* per example (N rows, never repeated k times): the source key mask as an additive bias
+  ``src_bias`` (N, 1, 1, Lx), ``x_max`` (N, C),
   ``prior`` (N, V) and the source attention's per-head keys/values ``{d}.src_k`` / ``{d}.src_v``
   (N, H, Lx, dh), projected ONCE;
 * per hypothesis (N, k, D): the (h, c) states of both LSTMs ``{d}.h1 .c1 .h2 .c2``;
@@ -21,6 +22,7 @@ k query rows. The bidirectional k x k pair step is :mod:`kexue.models.title_gen.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -47,8 +49,10 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int,
     the decoders of ``directions``."""
     N, Lx = enc["x_mask"].shape
     w, prior_half = classifier_terms(model, enc["prior"])
-    cache = DecodeCache(example={"x_mask": enc["x_mask"], "prior_half": prior_half}, w=w)
     x = enc["x"]  # (N, Lx, C)
+    src_bias = torch.zeros_like(x[..., 0]).masked_fill(~enc["x_mask"], torch.finfo(x.dtype).min)
+    cache = DecodeCache(example={"src_bias": src_bias[:, None, None, :], "prior_half": prior_half},
+                        w=w)
     for d in directions:
         dec = model.decoders[d]
         cache.example[f"{d}.src_k"], cache.example[f"{d}.src_v"] = dec.src_attn.project_kv(x, x)
@@ -98,12 +102,15 @@ def _states(model: Seq2Seq, cache: DecodeCache, d: str, token: Tensor) -> Tensor
 
 def _src_context(model: Seq2Seq, cache: DecodeCache, d: str, q: Tensor) -> Tensor:
     """Source attention of states ``q`` (N, k, D): the k hypotheses are k query rows against the
-    example's cached keys -> (N, k, H*dh)."""
+    example's cached keys -> (N, k, H*dh). The key mask is the cached additive ``src_bias``
+    (0 / ``finfo.min``; equal to ``masked_softmax`` because every source has a token) and the
+    1/sqrt(dh) scale is applied to the (N, H, k, dh) queries instead of the larger scores."""
     attn = model.decoders[d].src_attn
     N, k, _ = q.shape
-    qh = attn.project_q(q)  # (N, H, k, dh)
-    allowed = cache.example["x_mask"][:, None, None, :]  # (N, 1, 1, Lx)
-    ctx = attn.attend(qh, cache.example[f"{d}.src_k"], cache.example[f"{d}.src_v"], allowed)
+    qh = attn.project_q(q) * (1.0 / math.sqrt(attn.head_dim))  # (N, H, k, dh)
+    scores = qh @ cache.example[f"{d}.src_k"].transpose(-1, -2)  # (N, H, k, Lx)
+    scores = scores + cache.example["src_bias"]  # (N, 1, 1, Lx)
+    ctx = torch.softmax(scores, dim=-1) @ cache.example[f"{d}.src_v"]  # (N, H, k, dh)
     return attn.out_proj(ctx.transpose(1, 2).reshape(N, k, -1))  # (N, k, H*dh)
 
 
