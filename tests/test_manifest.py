@@ -5,8 +5,10 @@ under --env gpu it is versioned with the run and its versions are the run's."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+import torch
 
 from kexue.manifest import parameters_hash
 from tests.conftest import allow_embedded_data
@@ -45,7 +47,10 @@ def test_gpu_run_writes_a_versioned_manifest_of_what_it_touched(kedro_project, k
     assert ds["images_train"] == {"loaded": run_id, "saved": run_id, "type": "ParquetDataset"}
     assert ds["tricks_adam_bs1_model"]["saved"] == run_id
     assert ds["image_mnist_csv"]["loaded"] is None          # raw, unversioned input
-    assert "device" in m and m["runtime_params"]["tricks"]["trainer"]["max_epochs"] == 1
+    assert m["runtime_params"]["tricks"]["trainer"]["max_epochs"] == 1
+    # which CPU kernels computed the figures (they differ by float rounding between CPUs)
+    assert m["device"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert m["device"]["cpus"] == os.cpu_count() and m["device"]["cuda"] == torch.cuda.is_available()
 
 
 @pytest.mark.slow

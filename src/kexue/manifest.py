@@ -42,10 +42,18 @@ def package_versions() -> dict[str, str | None]:
 
 
 def device_info() -> dict[str, Any]:
+    """Where the run computed: CUDA devices, torch threads, and the CPU kernel level torch
+    dispatches to (``AVX2``, ``AVX512``, ...). Trained figures can differ between CPUs by float
+    rounding (the README's "Across machines"), so a manifest says which one made them."""
+    import os
+    import platform
+
     import torch
 
     info: dict[str, Any] = {"cuda": torch.cuda.is_available(), "torch_threads":
-                            torch.get_num_threads()}
+                            torch.get_num_threads(), "cpus": os.cpu_count(),
+                            "machine": platform.machine(),
+                            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if info["cuda"]:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpus"] = torch.cuda.device_count()
