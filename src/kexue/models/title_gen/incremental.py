@@ -6,7 +6,7 @@ hypothesis and carries a :class:`DecodeCache`:
 
 * per example (N rows, never repeated k times): the source key mask as an additive bias
   ``src_bias`` (N, 1, 1, Lx), ``x_max`` (N, C),
-  ``prior`` (N, V) and the source attention's per-head keys/values ``{d}.src_k`` / ``{d}.src_v``
+  ``prior_half`` (N, V) and the source attention's per-head keys/values ``{d}.src_k`` / ``{d}.src_v``
   (N, H, Lx, dh), projected ONCE;
 * per hypothesis (N, k, D): the (h, c) states of both LSTMs ``{d}.h1 .c1 .h2 .c2``;
 * read once: the SelfModulatedLayerNorm scales/shifts (functions of ``x_max`` only) and the LSTM
@@ -47,12 +47,11 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int,
           directions: tuple[str, ...]) -> DecodeCache:
     """Empty cache (no token fed yet) for ``k`` hypotheses per example of ``enc`` (N rows), for
     the decoders of ``directions``."""
-    N, Lx = enc["x_mask"].shape
+    N = enc["x_mask"].shape[0]
     w, prior_half = classifier_terms(model, enc["prior"])
     x = enc["x"]  # (N, Lx, C)
-    src_bias = torch.zeros_like(x[..., 0]).masked_fill(~enc["x_mask"], torch.finfo(x.dtype).min)
-    cache = DecodeCache(example={"src_bias": src_bias[:, None, None, :], "prior_half": prior_half},
-                        w=w)
+    cache = DecodeCache(example={"src_bias": source_bias(enc)[:, None, None, :],
+                                 "prior_half": prior_half}, w=w)
     for d in directions:
         dec = model.decoders[d]
         cache.example[f"{d}.src_k"], cache.example[f"{d}.src_v"] = dec.src_attn.project_kv(x, x)
@@ -112,6 +111,14 @@ def _src_context(model: Seq2Seq, cache: DecodeCache, d: str, q: Tensor) -> Tenso
     scores = scores + cache.example["src_bias"]  # (N, 1, 1, Lx)
     ctx = torch.softmax(scores, dim=-1) @ cache.example[f"{d}.src_v"]  # (N, H, k, dh)
     return attn.out_proj(ctx.transpose(1, 2).reshape(N, k, -1))  # (N, k, H*dh)
+
+
+def source_bias(enc: dict[str, Tensor]) -> Tensor:
+    """The source key mask as an additive attention bias (N, Lx): 0 where ``enc["x_mask"]``
+    allows a key, ``finfo.min`` elsewhere (the same softmax as ``masked_softmax`` on rows with
+    at least one key, which every source has)."""
+    x = enc["x"]
+    return torch.zeros_like(x[..., 0]).masked_fill(~enc["x_mask"], torch.finfo(x.dtype).min)
 
 
 def classifier_terms(model: Seq2Seq, prior: Tensor) -> dict[str, Tensor]:

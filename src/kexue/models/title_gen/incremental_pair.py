@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kexue.models.title_gen.incremental import classifier_terms
+from kexue.models.title_gen.incremental import classifier_terms, source_bias
 from kexue.models.title_gen.model import DIRECTIONS, PAD, Seq2Seq
 from kexue.nn import softmax_last
 
@@ -103,8 +103,7 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int) -> PairCache:
     N = x.shape[0]
     w_cls, prior_half = classifier_terms(model, enc["prior"])
     ex: dict[str, Tensor] = {"bias_prior": w_cls["cls_b"] + prior_half,
-                             "src_bias": torch.zeros_like(x[..., 0]).masked_fill(
-                                 ~enc["x_mask"], torch.finfo(x.dtype).min)}  # (N, Lx)
+                             "src_bias": source_bias(enc)}  # (N, Lx)
     for i, name in enumerate(("norm0", "norm1", "norm2")):
         norms = [getattr(d, name) for d in decs]
         ex[f"g{i}"] = torch.stack([1 + n.gamma(x_max) for n in norms]).unsqueeze(2)  # (2,N,1,.)
