@@ -12,7 +12,9 @@ from kexue.models.entity_linking.config import ModelConfig
 from kexue.models.entity_linking.decode import decode_spans
 from kexue.models.entity_linking.features import (
     EntityFeatureCache,
+    ObjectMatcher,
     aligned_isin,
+    hand_features,
     load_word_vectors,
     object_match,
     object_pattern,
@@ -54,6 +56,33 @@ def test_object_feature_longest_first() -> None:
     cache = EntityFeatureCache({"e": "城市：南京"}, {"e": ["南京"]})
     feats = cache.features("到南京", ["到", "南京"], "e")
     assert feats.shape == (3, 3) and feats[:, 2].tolist() == [0, 1, 1]
+
+
+def test_hand_features_equal_the_unit_formulas_on_random_queries() -> None:
+    """The vectorised ``hand_features`` against ``aligned_isin`` / ``object_match`` (the unit
+    loops), with multi-char words, repeated units and empty matches; a word split that does
+    not spell the query is an error naming both."""
+    import random
+
+    rng = random.Random(3)
+    alphabet = "南京市长江大桥ab"
+    for _ in range(500):
+        query = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        words, i = [], 0
+        while i < len(query):
+            n = rng.randint(1, 3)
+            words.append(query[i:i + n])
+            i += n
+        desc = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        desc_words = frozenset(desc[j:j + 2] for j in range(len(desc)))
+        objects = [desc[:2], desc[1:4]] if desc else []
+        expected = np.stack([aligned_isin(list(query), frozenset(desc)),
+                             aligned_isin(words, desc_words),
+                             object_match(query, object_pattern(objects))], axis=1)
+        got = hand_features(query, words, frozenset(desc), desc_words, ObjectMatcher(objects))
+        assert got.dtype == np.float32 and np.array_equal(got, expected), (query, words, desc)
+    with pytest.raises(ValueError, match="do not spell the query"):
+        hand_features("南京市", ["南京"], frozenset(), frozenset(), None)
 
 
 def test_word_vector_file_through_the_catalog_dataset(tmp_path) -> None:

@@ -105,6 +105,27 @@ def test_masked_max_matches_loop_and_all_masked_zero(gen):
     assert masked_max(ints, int_mask, dim=1).tolist() == [-2, 0]
 
 
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_masked_max_same_for_any_mask_layout(keepdim, gen):
+    """A (B, L) mask, its (B, L, 1) form and the mask expanded to x's (B, L, D) give the same
+    result and shape; all-masked rows give 0 (checked against a per-row loop)."""
+    lengths = [2, 0, 5, 1]
+    x = torch.randn(4, 5, 3, generator=gen) - 5
+    mask = lengths_to_mask(torch.tensor(lengths), 5)
+    expected = torch.stack([x[i, :n].amax(0) if n else torch.zeros(3)
+                            for i, n in enumerate(lengths)])
+    if keepdim:
+        expected = expected.unsqueeze(1)
+    for m in (mask, mask.unsqueeze(-1), mask.unsqueeze(-1).expand(4, 5, 3)):
+        out = masked_max(x, m, dim=1, keepdim=keepdim)
+        assert out.shape == expected.shape
+        assert torch.equal(out, expected)
+    # reducing the broadcast dim itself: the max over each row's features (0 when masked)
+    out = masked_max(x, mask, dim=2)
+    assert out.shape == (4, 5)
+    assert torch.equal(out, torch.where(mask, x.amax(2), torch.zeros(())))
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_masked_max_low_precision_finite(dtype, gen):
     x = (torch.randn(3, 6, generator=gen) * 1000).to(dtype)

@@ -111,8 +111,10 @@ def masked_max(x: Tensor, mask: Tensor, dim: int, keepdim: bool = False) -> Tens
     info = torch.finfo(x.dtype) if x.is_floating_point() else torch.iinfo(x.dtype)
     filled = x.masked_fill(~m, info.min)
     out = filled.amax(dim=dim, keepdim=keepdim)
-    m_full = m.expand(torch.broadcast_shapes(m.shape, x.shape))
-    any_valid = m_full.any(dim=dim, keepdim=keepdim)
+    # Reduce the mask as given, not expanded to x: ``any`` over a broadcast (size-1) dim is the
+    # value itself, and the (B, 1)-shaped result broadcasts in ``where`` (the expanded
+    # ``(B, L, D)`` reduction cost as much as the max itself).
+    any_valid = m.any(dim=dim, keepdim=keepdim)
     return torch.where(any_valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 

