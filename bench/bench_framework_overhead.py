@@ -11,7 +11,8 @@ Lightning draws extra numbers from the loader's generator during an epoch, so la
 shuffled differently from the plain loop, though identically across Lightning runs). Cases:
 batch 100; batch 1; batch 1 with 100-step accumulation.
 
-Timing: the median of ``--repeats`` alternating runs, wall clock and process CPU time (the CPU
+Timing: the median of ``--repeats`` alternating runs (the order rotated every repeat;
+``*_per_repeat_range``: the lowest and highest ratio of one repeat's adjacent runs, the spread), wall clock and process CPU time (the CPU
 ratio is the robust one on a shared machine), one torch thread as in ``conf/base`` (CPU). Both
 paths are timed from the seed to the trained weights: model, optimizer and loader construction
 in both, the Trainer's construction and set-up in the Lightning path (earlier versions started
@@ -320,9 +321,10 @@ def main() -> None:
         x, y = x_all[:n], y_all[:n]
         walls: dict[str, list[float]] = {"plain": [], "lightning": [], "bare": []}
         cpus: dict[str, list[float]] = {"plain": [], "lightning": [], "bare": []}
-        for _ in range(args.repeats):
-            for kind, fn in (("plain", plain_loop), ("lightning", lightning_path),
-                             ("bare", bare_lightning)):
+        sides = (("plain", plain_loop), ("lightning", lightning_path), ("bare", bare_lightning))
+        for rep in range(args.repeats):
+            # rotate who goes first: a fixed order gave one side the same slot every repeat
+            for kind, fn in sides[rep % 3:] + sides[:rep % 3]:
                 wall, cpu, steps, state = fn(x, y, cfg, batch, accumulate, epochs)
                 walls[kind].append(wall)
                 cpus[kind].append(cpu)
@@ -335,6 +337,8 @@ def main() -> None:
         phases = phase_table(x, y, cfg, batch, args.repeats) if accumulate == 1 else None
         diff = max(float((plain_state[k] - light_state[k]).abs().max()) for k in plain_state)
         med = {k: statistics.median(v) for k, v in walls.items()}
+        paired = [a / b for a, b in zip(cpus["lightning"], cpus["plain"])]  # the spread
+        paired_bare = [a / b for a, b in zip(cpus["bare"], cpus["plain"])]
         med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
         micro = n * epochs // batch
         rows.append({
@@ -345,6 +349,9 @@ def main() -> None:
             "plain_cpu_s": round(med_cpu["plain"], 3),
             "lightning_cpu_s": round(med_cpu["lightning"], 3),
             "cpu_ratio": round(med_cpu["lightning"] / med_cpu["plain"], 2),
+            "cpu_ratio_per_repeat_range": [round(min(paired), 2), round(max(paired), 2)],
+            "bare_cpu_ratio_per_repeat_range": [round(min(paired_bare), 2),
+                                                round(max(paired_bare), 2)],
             "overhead_ms_per_micro_batch": round(
                 1000 * (med_cpu["lightning"] - med_cpu["plain"]) / max(1, micro), 3),
             "max_abs_weight_diff": diff,
@@ -377,6 +384,7 @@ def main() -> None:
         "quick": args.quick, "repeats": args.repeats, "torch_threads": 1,
         "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "cpus": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "rows": rows,
         "previous": previous,
