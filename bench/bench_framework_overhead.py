@@ -12,8 +12,8 @@ shuffled differently from the plain loop, though identically across Lightning ru
 batch 100; batch 1; batch 1 with 100-step accumulation.
 
 Timing: the median of ``--repeats`` alternating runs (the order rotated every repeat;
-``*_per_repeat_range``: the lowest and highest ratio of one repeat's adjacent runs, the spread), wall clock and process CPU time (the CPU
-ratio is the robust one on a shared machine), one torch thread as in ``conf/base`` (CPU). Both
+``*_per_repeat_range``: the lowest and highest ratio of one repeat's adjacent runs, the
+spread), wall clock and process CPU time (the CPU ratio is the robust one on a shared machine), one torch thread as in ``conf/base`` (CPU). Both
 paths are timed from the seed to the trained weights: model, optimizer and loader construction
 in both, the Trainer's construction and set-up in the Lightning path (earlier versions started
 the plain loop's clock after its model was built, the Lightning CPU clock before).

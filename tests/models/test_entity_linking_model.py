@@ -24,6 +24,18 @@ from kexue.models.entity_linking.module import EMBEDDING_PATH, EntityLinkingModu
 from kexue.models.entity_linking.vocab import CharVocab
 
 
+def unit_loop_isin(units, vocabulary) -> np.ndarray:
+    """The intended aligned feature as a plain loop (the reference for ``aligned_isin``): mark
+    each unit's chars when the unit is in ``vocabulary``, ALWAYS advancing by its length."""
+    y = np.zeros(sum(len(u) for u in units), dtype=np.float32)
+    i = 0
+    for unit in units:
+        if unit in vocabulary:
+            y[i:i + len(unit)] = 1.0
+        i += len(unit)
+    return y
+
+
 def reference_buggy_isin(text_a, text_b) -> np.ndarray:
     """``el.py``'s isin_feature, verbatim in spirit: the counter moves only on matches."""
     y = np.zeros(len("".join(text_a)))
@@ -41,6 +53,8 @@ def test_f1_f2_are_position_aligned_not_the_reference_bug() -> None:
     query, desc = "看南京的雨", "南京是城市，雨多"
     f1 = aligned_isin(list(query), frozenset(desc))
     assert f1.tolist() == [0, 1, 1, 0, 1]                         # 南 京 雨 at their positions
+    assert aligned_isin(query, frozenset(desc)).tolist() == f1.tolist()  # a str is its chars
+    assert aligned_isin([], frozenset(desc)).shape == (0,)
     assert reference_buggy_isin(query, desc).tolist() == [1, 1, 1, 0, 0]  # packed prefix
     words, desc_words = ["看", "南京", "的", "雨"], {"南京", "是", "城市", "雨", "多"}
     f2 = aligned_isin(words, frozenset(desc_words))
@@ -59,8 +73,8 @@ def test_object_feature_longest_first() -> None:
 
 
 def test_hand_features_equal_the_unit_formulas_on_random_queries() -> None:
-    """The vectorised ``hand_features`` against ``aligned_isin`` / ``object_match`` (the unit
-    loops), with multi-char words, repeated units and empty matches; a word split that does
+    """``hand_features`` against the unit loop (``unit_loop_isin``) and ``object_match`` (Python
+    ``re``), with multi-char words, repeated units and empty matches; a word split that does
     not spell the query is an error naming both."""
     import random
 
@@ -76,8 +90,8 @@ def test_hand_features_equal_the_unit_formulas_on_random_queries() -> None:
         desc = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
         desc_words = frozenset(desc[j:j + 2] for j in range(len(desc)))
         objects = [desc[:2], desc[1:4]] if desc else []
-        expected = np.stack([aligned_isin(list(query), frozenset(desc)),
-                             aligned_isin(words, desc_words),
+        expected = np.stack([unit_loop_isin(list(query), frozenset(desc)),
+                             unit_loop_isin(words, desc_words),
                              object_match(query, object_pattern(objects))], axis=1)
         got = hand_features(query, words, frozenset(desc), desc_words, ObjectMatcher(objects))
         assert got.dtype == np.float32 and np.array_equal(got, expected), (query, words, desc)

@@ -10,17 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from kexue.models.entity_linking.features import (
-    aligned_isin,
-    object_match,
-    object_pattern,
-    segment,
-)
+from kexue.models.entity_linking.features import object_match, object_pattern, segment
 from kexue.models.entity_linking.pruning import candidate_ids
 from kexue.models.entity_linking.training import load_linker, pruned_matcher
 from kexue.pipelines.ccks_ingest.embedded import embedded_tables
 from kexue.pipelines.entity_linking.nodes import learn_behaviour, predict_submission, train_linker
 from kexue.training.threads import torch_threads
+from tests.models.test_entity_linking_model import unit_loop_isin
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -76,8 +72,8 @@ def test_submission_identical_to_per_pair_path() -> None:
             for sid in candidate_ids(it.lower[s:e], linker.matcher, linker.links):
                 desc = feats.descriptions.get(sid, "")
                 expected = np.stack([
-                    aligned_isin(list(it.lower), frozenset(desc)),
-                    aligned_isin(it.words, frozenset(segment(desc))),
+                    unit_loop_isin(list(it.lower), frozenset(desc)),
+                    unit_loop_isin(it.words, frozenset(segment(desc))),
                     object_match(it.lower, object_pattern(feats.objects.get(sid, ())))], axis=1)
                 assert (feats.features(it.lower, it.words, sid) == expected).all()
                 checked += 1
