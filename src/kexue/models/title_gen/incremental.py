@@ -59,28 +59,44 @@ def start(model: Seq2Seq, enc: dict[str, Tensor], k: int,
             norm = getattr(dec, f"norm{i}")
             cache.example[f"{d}.g{i}"] = (1 + norm.gamma(enc["x_max"])).unsqueeze(1)  # (N, 1, X)
             cache.example[f"{d}.b{i}"] = norm.beta(enc["x_max"]).unsqueeze(1)
-        for layer in (1, 2):
+        for layer in (1, 2):  # gates reordered to i, f, o, g (see lstm_cell)
             rnn = getattr(dec, f"rnn{layer}")
-            cache.w[f"{d}.ih{layer}"] = rnn.weight_ih_l0.t()  # (I, 4D)
-            cache.w[f"{d}.hh{layer}"] = rnn.weight_hh_l0.t()  # (D, 4D)
-            cache.w[f"{d}.bias{layer}"] = rnn.bias_ih_l0 + rnn.bias_hh_l0  # (4D,)
+            cache.w[f"{d}.ih{layer}"] = to_ifog(rnn.weight_ih_l0).t()  # (I, 4D)
+            cache.w[f"{d}.hh{layer}"] = to_ifog(rnn.weight_hh_l0).t()  # (D, 4D)
+            cache.w[f"{d}.bias{layer}"] = to_ifog(rnn.bias_ih_l0 + rnn.bias_hh_l0)  # (4D,)
         zeros = x.new_zeros(N, k, dec.rnn1.hidden_size)
         cache.hyp.update({f"{d}.{s}": zeros for s in ("h1", "c1", "h2", "c2")})
     return cache
 
 
+def to_ifog(w: Tensor) -> Tensor:
+    """``torch.nn.LSTM``'s gate blocks (i, f, g, o) along dim 0 of a weight (4D, I) or bias
+    (4D,) -> (i, f, o, g): the three sigmoid gates become one contiguous block."""
+    i, f, g, o = w.chunk(4, dim=0)
+    return torch.cat([i, f, o, g], dim=0)
+
+
+def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """``torch.nn.LSTM``'s cell equations on pre-activations ``gates`` (..., 4D) in the
+    :func:`to_ifog` order: ``c' = f c + i g``, ``h' = o tanh(c')``. One sigmoid over the
+    contiguous (i, f, o) block (in LSTM's own order the sigmoid ran over all four blocks and
+    the g block was thrown away). -> (h', c'), each (..., D)."""
+    D = c.shape[-1]
+    sig = gates[..., :3 * D].sigmoid()
+    c = torch.addcmul(sig[..., D:2 * D] * c, sig[..., :D], gates[..., 3 * D:].tanh())
+    return sig[..., 2 * D:] * c.tanh(), c
+
+
 def _cell(cache: DecodeCache, d: str, layer: int, x: Tensor) -> Tensor:
-    """One step of LSTM ``layer`` of direction ``d`` (``torch.nn.LSTM`` equations, gates
-    i, f, g, o; weights read once in :func:`start`): (N, k, I) -> (N, k, D)."""
+    """One step of LSTM ``layer`` of direction ``d`` (:func:`lstm_cell`; weights read once in
+    :func:`start`): (N, k, I) -> (N, k, D)."""
     ex, hyp = cache.w, cache.hyp
     N, k, _ = x.shape
     h, c = hyp[f"{d}.h{layer}"], hyp[f"{d}.c{layer}"]  # (N, k, D)
     D = h.shape[-1]
     gates = torch.addmm(ex[f"{d}.bias{layer}"], x.reshape(N * k, -1), ex[f"{d}.ih{layer}"])
     gates = gates.addmm_(h.reshape(N * k, D), ex[f"{d}.hh{layer}"]).view(N, k, 4 * D)
-    sig = gates.sigmoid()
-    c = torch.addcmul(sig[..., D:2 * D] * c, sig[..., :D], gates[..., 2 * D:3 * D].tanh())
-    h = sig[..., 3 * D:] * c.tanh()
+    h, c = lstm_cell(gates, c)
     hyp[f"{d}.h{layer}"], hyp[f"{d}.c{layer}"] = h, c
     return h
 

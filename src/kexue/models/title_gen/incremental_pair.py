@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kexue.models.title_gen.incremental import classifier_terms, source_bias
+from kexue.models.title_gen.incremental import classifier_terms, lstm_cell, source_bias, to_ifog
 from kexue.models.title_gen.model import DIRECTIONS, PAD, Seq2Seq
 from kexue.nn import softmax_last
 
@@ -85,11 +85,12 @@ def _stack(model: Seq2Seq) -> dict[str, Tensor]:
     w_c = torch.stack([w[:, D:D + Ac].t() for w in w_out])
     b_o = torch.stack([d.out.bias for d in decs]).unsqueeze(1)  # (2, 1, O)
     out = {"q": wq, "kv": wkv, "qs": w_qs, "c": w_c, "bo": b_o}
-    for layer in (1, 2):  # single-layer LSTMs, both bias vectors summed
+    for layer in (1, 2):  # single-layer LSTMs, both bias vectors summed, gates as i, f, o, g
         rnns = [getattr(d, f"rnn{layer}") for d in decs]
-        out[f"ih{layer}"] = torch.stack([r.weight_ih_l0.t() for r in rnns])  # (2, I, 4D)
-        out[f"hh{layer}"] = torch.stack([r.weight_hh_l0.t() for r in rnns])  # (2, D, 4D)
-        out[f"b{layer}"] = torch.stack([r.bias_ih_l0 + r.bias_hh_l0 for r in rnns]).unsqueeze(1)
+        out[f"ih{layer}"] = torch.stack([to_ifog(r.weight_ih_l0).t() for r in rnns])  # (2, I, 4D)
+        out[f"hh{layer}"] = torch.stack([to_ifog(r.weight_hh_l0).t() for r in rnns])  # (2, D, 4D)
+        out[f"b{layer}"] = torch.stack([to_ifog(r.bias_ih_l0 + r.bias_hh_l0)
+                                        for r in rnns]).unsqueeze(1)
     return out
 
 
@@ -126,16 +127,14 @@ def _norm(h: Tensor, cache: PairCache, i: int, eps: float) -> Tensor:
 
 def _cells(cache: PairCache, layer: int, x: Tensor) -> Tensor:
     """One step of layer ``layer`` (1 or 2) of BOTH directions' LSTMs as one stacked cell
-    (``torch.nn.LSTM`` equations, gate order i, f, g, o): (2, N, k, I) -> (2, N, k, D)."""
+    (:func:`~kexue.models.title_gen.incremental.lstm_cell`): (2, N, k, I) -> (2, N, k, D)."""
     _, N, k, _ = x.shape
     w, hyp = cache.w, cache.hyp
     h, c = hyp[f"h{layer}"], hyp[f"c{layer}"]  # (2, N, k, D)
     D = h.shape[-1]
     gates = torch.baddbmm(w[f"b{layer}"], x.reshape(2, N * k, -1), w[f"ih{layer}"])
-    gates = torch.baddbmm(gates, h.reshape(2, N * k, D), w[f"hh{layer}"]).view(2, N, k, 4 * D)
-    sig = gates.sigmoid()
-    c = torch.addcmul(sig[..., D:2 * D] * c, sig[..., :D], gates[..., 2 * D:3 * D].tanh())
-    h = sig[..., 3 * D:] * c.tanh()
+    gates = gates.baddbmm_(h.reshape(2, N * k, D), w[f"hh{layer}"]).view(2, N, k, 4 * D)
+    h, c = lstm_cell(gates, c)
     hyp[f"h{layer}"], hyp[f"c{layer}"] = h, c
     return h
 
