@@ -31,6 +31,9 @@ bare LightningModule stamping the time in its hooks (between steps = its hooks a
 plus the next batch's fetch; to_training_step = zero_grad and the dispatch; forward; to_backward;
 backward; to_optimizer_step; step_and_after = Adam's step plus the bookkeeping until
 ``on_train_batch_end``): where Lightning's own per-step time goes.
+``trainer_construction_ms``: one Trainer construction with Lightning's entry-point scan of every
+installed package against ``build_trainer``'s once-per-process scan
+(:mod:`kexue.training.entry_points`); the floor's Trainer pays the scan, the node path does not.
 ``previous`` holds the ratios before issue 14 (kept across re-measures).
 
 Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick]``; prints a table and writes
@@ -40,6 +43,7 @@ Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick]``; prints a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -61,6 +65,7 @@ from kexue.data.images.table import load_embedded, to_tensors  # noqa: E402
 from kexue.models.mlp import MLP, MLPConfig  # noqa: E402
 from kexue.models.mlp.training import fit_classifier  # noqa: E402
 from kexue.training.config import OptimizerConfig, TrainerConfig  # noqa: E402
+from kexue.training.entry_points import cached_entry_point_scan  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "framework_overhead.json"
 SEED = 42
@@ -283,6 +288,22 @@ def profile_breakdown(fn: Any, *args: Any) -> dict[str, Any]:
                                                                key=lambda kv: -kv[1])}}
 
 
+def trainer_construction_ms(repeats: int) -> dict[str, float]:
+    """Median ms of one floor Trainer construction, Lightning's own (it scans every installed
+    package's entry points) against inside ``cached_entry_point_scan`` (what ``build_trainer``
+    does), interleaved."""
+    times: dict[str, list[float]] = {"lightning_scan": [], "cached_scan": []}
+    with cached_entry_point_scan():
+        _bare_trainer(1)  # fill the memo
+    for _ in range(repeats):
+        for key in times:
+            t = time.perf_counter()
+            with cached_entry_point_scan() if key == "cached_scan" else contextlib.nullcontext():
+                _bare_trainer(1)
+            times[key].append(1000 * (time.perf_counter() - t))
+    return {k: round(statistics.median(v), 1) for k, v in times.items()}
+
+
 def previous_ratios() -> dict[str, Any]:
     """``case -> {wall_ratio, cpu_ratio}`` before issue 14: the ``previous`` of the result file
     about to be replaced when it has one (a re-measure keeps the pre-issue baseline), else that
@@ -387,8 +408,10 @@ def main() -> None:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "rows": rows,
+        "trainer_construction_ms": trainer_construction_ms(5 * args.repeats),
         "previous": previous,
     }
+    print(f"Trainer construction (ms): {result['trainer_construction_ms']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")

@@ -13,6 +13,7 @@ from kexue.training.adversarial import FGM
 from kexue.training.config import AdversarialConfig, EMAConfig, TrainerConfig
 from kexue.training.distributed import SpawnDDPStrategy, resolve_devices
 from kexue.training.ema import EMA
+from kexue.training.entry_points import cached_entry_point_scan
 from kexue.training.gradient_penalty import GradientPenalty
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ def build_trainer(
         callbacks=all_callbacks,
     )
     kwargs.update(overrides)
-    trainer = L.Trainer(**kwargs)
+    with cached_entry_point_scan():  # Lightning's per-Trainer scan of every installed package
+        trainer = L.Trainer(**kwargs)
     check_launcher(trainer)
     return trainer
 
