@@ -33,7 +33,8 @@ backward; to_optimizer_step; step_and_after = Adam's step plus the bookkeeping u
 ``on_train_batch_end``): where Lightning's own per-step time goes.
 ``trainer_construction_ms``: one Trainer construction with Lightning's entry-point scan of every
 installed package against ``build_trainer``'s once-per-process scan
-(:mod:`kexue.training.entry_points`); the floor's Trainer pays the scan, the node path does not.
+(:mod:`kexue.training.entry_points`); the floor's Trainer is built with the memo too, so node path
+and floor compare like for like.
 ``previous`` holds the ratios before issue 14 (kept across re-measures).
 
 Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick]``; prints a table and writes
@@ -143,7 +144,8 @@ def bare_lightning(x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, batch_size:
     L.seed_everything(SEED, workers=True, verbose=False)
     module = BareMLP(cfg)
     loader = _loader(x, y, batch_size)
-    trainer = _bare_trainer(epochs, accumulate)
+    with cached_entry_point_scan():  # as build_trainer: like for like with the node path
+        trainer = _bare_trainer(epochs, accumulate)
     trainer.fit(module, loader)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall, cpu, int(trainer.global_step), module.model.state_dict()

@@ -50,15 +50,13 @@ def _names(trainer: L.Trainer) -> list[str]:
 
 
 def test_external_callbacks_arrive_fresh_per_trainer_and_the_scan_runs_once(
-        external_callback, monkeypatch) -> None:
-    scans = []
-    real = entry_points._SCAN
-    monkeypatch.setattr(entry_points, "_SCAN", lambda **kw: scans.append(kw) or real(**kw))
+        external_callback) -> None:
     cfg = TrainerConfig(max_epochs=1, accelerator="cpu")
     first, second = build_trainer(cfg), build_trainer(cfg)
     probes = [cb for t in (first, second) for cb in t.callbacks if type(cb).__name__ == "KexueProbe"]
     assert len(probes) == 2 and probes[0] is not probes[1]  # the factory ran for each Trainer
-    assert scans == [{"group": GROUP}]  # ... but the installed packages were scanned once
+    memo = entry_points._group.cache_info()
+    assert (memo.misses, memo.hits) == (1, 1)  # ... but the installed packages were scanned once
     # the same callbacks, in the same order, as Lightning's own unpatched construction
     plain = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                       enable_model_summary=False, enable_progress_bar=False)
@@ -80,3 +78,17 @@ def test_other_entry_point_calls_pass_through() -> None:
         by_name = registry.entry_points(group="console_scripts", name="pytest")
         assert list(by_name) == list(importlib.metadata.entry_points(group="console_scripts",
                                                                       name="pytest"))
+
+
+def test_someone_elses_patch_is_left_alone(monkeypatch) -> None:
+    """A registry ``entry_points`` already replaced (a test's mock) is neither memoised over nor
+    restored to the real scan."""
+    calls = []
+
+    def fake(**params):
+        calls.append(params)
+        return importlib.metadata.EntryPoints(())
+
+    monkeypatch.setattr(registry, "entry_points", fake)
+    build_trainer(TrainerConfig(max_epochs=1, accelerator="cpu"))
+    assert calls == [{"group": GROUP}] and registry.entry_points is fake
