@@ -3,9 +3,10 @@
 Every ``L.Trainer(...)`` calls ``lightning.fabric.utilities.registry._load_external_callbacks``
 for the ``lightning.pytorch.callbacks_factory`` entry-point group, and that calls
 ``importlib.metadata.entry_points(group=...)``, which reads the metadata of EVERY installed
-distribution (about 200 in this project's venv): 19 ms of wall time per construction on the
-2-core CPU machine against 1.3 ms with the memo (``trainer_construction_ms`` of
-``bench/bench_framework_overhead.py``), paid once per fit and once per Trainer in the test suite.
+distribution (about 200 in this project's venv): 13-19 ms of wall time per construction on the
+2-core CPU machine against 1.0-1.3 ms with the memo (``trainer_construction_ms`` of
+``bench/bench_framework_overhead.py``, four runs), paid once per fit and once per Trainer in the
+test suite.
 
 :func:`cached_entry_point_scan` swaps the ``entry_points`` name that Lightning's registry module
 calls for a per-process memo of the group's entry points while a Trainer is constructed.
