@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from _models import TokenEncoder  # noqa: E402  (bench/ is on sys.path as the script's folder)
+from _machine import machine_info  # noqa: E402  (bench/ is on sys.path as the script's folder)
+from _models import TokenEncoder  # noqa: E402
 
 from kexue.training.config import AdversarialConfig, TrainerConfig  # noqa: E402
 from kexue.training.trainer import build_trainer  # noqa: E402
@@ -79,6 +80,8 @@ def run_once(s: dict, adv: AdversarialConfig,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller model (well under a minute)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "adversarial.json"),
+                    help="result file (another machine: bench/results/<machine>/...)")
     args = ap.parse_args()
     size = "quick" if args.quick else "full"
     s = SIZES[size]
@@ -108,7 +111,7 @@ def main() -> None:
         print(f"{r['method']:>8} | {1000 * r['median_cpu_s_per_step']:>11.1f} | "
               f"{r['cpu_ratio_vs_plain']:>9.2f} | {1000 * r['median_wall_s_per_step']:>12.1f} | "
               f"{r['wall_ratio_vs_plain']:>10.2f}")
-    out = ROOT / "bench" / "results" / "adversarial.json"
+    out = Path(args.out)
     previous = {}
     if out.exists():                          # the ratios of the result this run replaces
         previous = {r["method"]: {"cpu_ratio_vs_plain": round(r["cpu_ratio_vs_plain"], 3),
@@ -116,11 +119,12 @@ def main() -> None:
                     for r in json.loads(out.read_text()).get("rows", [])}
     result = {"benchmark": "adversarial", "size": size, "config": s, "baseline": "plain",
               "device": "cuda" if torch.cuda.is_available() else "cpu",
-              "python": platform.python_version(), "torch": torch.__version__, "rows": rows,
+              "python": platform.python_version(), "torch": torch.__version__, **machine_info(),
+              "rows": rows,
               "previous": previous}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten {out.relative_to(ROOT)}")
+    print(f"\nwritten {out}")
 
 
 if __name__ == "__main__":

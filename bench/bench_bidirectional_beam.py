@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from _models import make_seq2seq  # bench/ is on sys.path as the script's folder
+from _machine import machine_info  # bench/ is on sys.path as the script's folder
+from _models import make_seq2seq
 
 from kexue.models.title_gen import beam
 from kexue.models.title_gen.model import Seq2Seq
@@ -154,7 +154,7 @@ def main() -> None:
               "src_len": src_len, "steps": steps, "rounds": rounds,
               "statistic": "median of per-round ratios (interleaved rounds)", "device": str(device),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "machine": platform.machine(), "model": "Seq2SeqConfig defaults (emb 64, LSTM 64)",
+              **machine_info(), "model": "Seq2SeqConfig defaults (emb 64, LSTM 64)",
               "target": "cached bidi_time_ratio_vs_l2r <= 2.0 at k = 3 and k = 5",
               "target_met": cached[3] <= 2.0 and cached[5] <= 2.0,
               "floor": "floor_ratio_free_r2l_decoder = (L2R search + the extra classifier head "

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from _models import make_seq2seq  # bench/ is on sys.path as the script's folder
+from _machine import machine_info  # bench/ is on sys.path as the script's folder
+from _models import make_seq2seq
 
 from kexue.models.title_gen import beam
 from kexue.models.title_gen.model import Seq2Seq
@@ -91,7 +91,7 @@ def main() -> None:
               "statistic": "per-round ratios (interleaved rounds, each measurement 256 // L "
                            "decodes), median over rounds",
               "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "machine": platform.machine(),
+              **machine_info(),
               "model": "Seq2SeqConfig defaults (emb 64, LSTM 64), vocab 300, end ids suppressed",
               "target": "cached ratio_64_vs_16 <= 4.5 (per-token cost flat)",
               "target_met": all(v <= 4.5 for v in cached.values()), "rows": rows}

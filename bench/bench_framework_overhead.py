@@ -37,8 +37,9 @@ installed package against ``build_trainer``'s once-per-process scan
 and floor compare like for like.
 ``previous`` holds the ratios before issue 14 (kept across re-measures).
 
-Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick]``; prints a table and writes
-``bench/results/framework_overhead.json``.
+Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick] [--out FILE]``; prints a table
+and writes ``bench/results/framework_overhead.json`` (another machine: ``--out
+bench/results/<machine>/framework_overhead.json``; ``previous`` is then that file's own).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ from kexue.models.mlp import MLP, MLPConfig  # noqa: E402
 from kexue.models.mlp.training import fit_classifier  # noqa: E402
 from kexue.training.config import OptimizerConfig, TrainerConfig  # noqa: E402
 from kexue.training.entry_points import cached_entry_point_scan  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_info  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "framework_overhead.json"
 SEED = 42
@@ -306,13 +310,13 @@ def trainer_construction_ms(repeats: int) -> dict[str, float]:
     return {k: round(statistics.median(v), 1) for k, v in times.items()}
 
 
-def previous_ratios() -> dict[str, Any]:
+def previous_ratios(path: Path = RESULTS) -> dict[str, Any]:
     """``case -> {wall_ratio, cpu_ratio}`` before issue 14: the ``previous`` of the result file
     about to be replaced when it has one (a re-measure keeps the pre-issue baseline), else that
-    file's own ratios."""
-    if not RESULTS.exists():
+    file's own ratios; nothing for a new file (another machine has no baseline here)."""
+    if not path.exists():
         return {}
-    old = json.loads(RESULTS.read_text())
+    old = json.loads(path.read_text())
     if old.get("previous"):
         return old["previous"]
     return {r["case"]: {"wall_ratio": r["wall_ratio"], "cpu_ratio": r["cpu_ratio"]}
@@ -323,6 +327,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (CI smoke run)")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default=str(RESULTS),
+                        help="result file (another machine: bench/results/<machine>/...)")
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -339,7 +345,7 @@ def main() -> None:
         ("batch 1 x accumulate 100", 1, 100, n1, 1),
     ]
     rows = []
-    previous = previous_ratios()
+    previous = previous_ratios(Path(args.out))
     for name, batch, accumulate, n, epochs in cases:
         x, y = x_all[:n], y_all[:n]
         walls: dict[str, list[float]] = {"plain": [], "lightning": [], "bare": []}
@@ -406,17 +412,17 @@ def main() -> None:
         "what": "tricks node path (KexueModule + build_trainer fit) vs plain torch loop, same steps",
         "quick": args.quick, "repeats": args.repeats, "torch_threads": 1,
         "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(),
-        "machine": platform.machine(), "cpus": os.cpu_count(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **machine_info(),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "rows": rows,
         "trainer_construction_ms": trainer_construction_ms(5 * args.repeats),
         "previous": previous,
     }
     print(f"Trainer construction (ms): {result['trainer_construction_ms']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from typing import Any
 import pandas as pd
 import torch
 import yaml
+from _machine import machine_info  # bench/ is on sys.path as the script's folder
 
 from kexue.models.entity_linking.features import EntityFeatureCache, object_pattern, segment
 from kexue.models.entity_linking.training import load_linker, pruned_matcher
@@ -270,7 +271,7 @@ def main() -> None:
               f"{r['warm_ratio_vs_today']}, x{r['warm_ratio_vs_per_pair']} | floor x"
               f"{r['floor_ratio_vs_today']} vs today")
     result = {"benchmark": "linking", "quick": args.quick, "python": platform.python_version(),
-              "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "threads": torch.get_num_threads(), **machine_info(),
               "note": "texts/s of the linking node's work (items + NER + linking). today = "
               "per-pair path with the entity features as before issue 14 (regex per entity, "
               "whole-text jieba); per_pair = per-pair path with today's exact faster features; "
