@@ -11,8 +11,9 @@ wall time is printed for reference (on CUDA only wall time is meaningful). Expec
 output, then ONE backward of loss + penalty through the double-backward graph). ``previous``
 holds the ratios of the result file this run replaced.
 
-Run: ``.venv/bin/python bench/bench_adversarial.py [--quick]``
--> table + ``bench/results/adversarial.json``.
+Run: ``.venv/bin/python bench/bench_adversarial.py [--quick] [--out FILE]`` (default
+``bench/results/adversarial.json``; another machine: ``bench/results/<machine>/adversarial.json``)
+-> a table and the result file.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ and floor compare like for like.
 
 Run: ``.venv/bin/python bench/bench_framework_overhead.py [--quick] [--out FILE]``; prints a table
 and writes ``bench/results/framework_overhead.json`` (another machine: ``--out
-bench/results/<machine>/framework_overhead.json``; ``previous`` is then that file's own).
+bench/results/<machine>/framework_overhead.json``; a new file gets no ``previous``).
 """
 
 from __future__ import annotations
@@ -313,11 +313,12 @@ def trainer_construction_ms(repeats: int) -> dict[str, float]:
 def previous_ratios(path: Path = RESULTS) -> dict[str, Any]:
     """``case -> {wall_ratio, cpu_ratio}`` before issue 14: the ``previous`` of the result file
     about to be replaced when it has one (a re-measure keeps the pre-issue baseline), else that
-    file's own ratios; nothing for a new file (another machine has no baseline here)."""
+    file's own ratios; nothing for a new file, and nothing for good once a file was written
+    without a baseline (another machine has none here)."""
     if not path.exists():
         return {}
     old = json.loads(path.read_text())
-    if old.get("previous"):
+    if "previous" in old:
         return old["previous"]
     return {r["case"]: {"wall_ratio": r["wall_ratio"], "cpu_ratio": r["cpu_ratio"]}
             for r in old.get("rows", [])}
