@@ -63,14 +63,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from _machine import machine_info  # noqa: E402  (bench/ is on sys.path as the script's folder)
+
 from kexue.data.images.table import load_embedded, to_tensors  # noqa: E402
 from kexue.models.mlp import MLP, MLPConfig  # noqa: E402
 from kexue.models.mlp.training import fit_classifier  # noqa: E402
 from kexue.training.config import OptimizerConfig, TrainerConfig  # noqa: E402
 from kexue.training.entry_points import cached_entry_point_scan  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_info  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "framework_overhead.json"
 SEED = 42
@@ -310,7 +309,7 @@ def trainer_construction_ms(repeats: int) -> dict[str, float]:
     return {k: round(statistics.median(v), 1) for k, v in times.items()}
 
 
-def previous_ratios(path: Path = RESULTS) -> dict[str, Any]:
+def previous_ratios(path: Path) -> dict[str, Any]:
     """``case -> {wall_ratio, cpu_ratio}`` before issue 14: the ``previous`` of the result file
     about to be replaced when it has one (a re-measure keeps the pre-issue baseline), else that
     file's own ratios; nothing for a new file, and nothing for good once a file was written
