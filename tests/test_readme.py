@@ -64,3 +64,46 @@ def test_the_checker_catches_a_missing_name() -> None:
         _resolve("kexue.training.NoSuchOptimizer")
     assert import_lines("```python\nfrom kexue.nn import (\n  a,\n  b)\n```") == \
         ["from kexue.nn import a, b"]
+
+
+def markdown_tables(text: str) -> list[list[str]]:
+    """Runs of consecutive ``|`` lines outside code fences (a blank line ends a run)."""
+    tables: list[list[str]] = []
+    run: list[str] = []
+    fenced = False
+    for line in text.splitlines() + [""]:
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("|"):
+            run.append(line)
+            continue
+        if run:
+            tables.append(run)
+            run = []
+    return tables
+
+
+def table_defects(table: list[str]) -> list[str]:
+    """A table needs a header, a ``|---|`` separator and the header's column count per row
+    (GitHub splits cells at every unescaped ``|``, inside code spans too)."""
+    def cells(row: str) -> int:
+        return len(row.replace("\\|", "").strip().strip("|").split("|"))
+
+    if len(table) < 2 or not re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", table[1].strip()):
+        return [f"no header / separator row before: {table[0][:60]}"]
+    width = cells(table[0])
+    return [f"{cells(r)} cells, header has {width}: {r[:60]}" for r in table[2:]
+            if cells(r) != width]
+
+
+def test_every_readme_table_renders() -> None:
+    tables = markdown_tables(_readme())
+    assert len(tables) >= 5
+    assert [d for t in tables for d in table_defects(t)] == []
+
+
+def test_the_table_checker_catches_a_split_table() -> None:
+    split = "| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |\n"
+    assert [table_defects(t) for t in markdown_tables(split)][1] != []
+    assert table_defects(["| a | b |", "|---|---|", "| 1 | `x\\|y` |", "| 1 | `x|y` |"]) == \
+        ["3 cells, header has 2: | 1 | `x|y` |"]
