@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Mapping
@@ -111,10 +112,14 @@ def build_config(cls: type[T], params: Mapping[str, Any] | None, where: str = "p
                           f"fields, got {type(params).__name__}.")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(params) - set(fields))
+    unknown = sorted(set(params) - set(fields), key=str)
     if unknown:
+        def named(key: Any) -> str:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            return f"{where}.{key}" + (f" (did you mean '{close[0]}'?)" if close else "")
+
         raise ConfigError(
-            f"Unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}. "
+            f"Unknown parameter(s) {', '.join(named(k) for k in unknown)}. "
             f"Valid keys for {cls.__name__}: {', '.join(sorted(fields))}. "
             "Fix: correct the spelling in conf/base/parameters_*.yml (or your --params override)."
         )

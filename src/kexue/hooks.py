@@ -7,6 +7,7 @@ call node functions directly); this hook sets the process-wide default for every
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -54,27 +55,56 @@ def _end_tracking_runs() -> None:
     TrackingHooks.end_runs("FAILED")
 
 
+def parameter_schemas(names: Iterable[str]) -> dict[str, type]:
+    """``{pipeline: its Parameters dataclass}`` for every name that is a pipeline package of
+    ``kexue.pipelines`` exporting one (``params:seed`` and other plain values have none)."""
+    import importlib
+    import importlib.util
+
+    schemas = {}
+    for name in names:
+        module = f"kexue.pipelines.{name}"
+        if importlib.util.find_spec(module) is None:
+            continue
+        schema = getattr(importlib.import_module(module), "Parameters", None)
+        if schema is not None:
+            schemas[name] = schema
+    return schemas
+
+
 class PreflightHooks:
     """Fail before the first node when the run cannot do what it asks (:mod:`kexue.preflight`):
-    a GPU requested on a machine without CUDA, or a raw input that is missing where the env
+    a misspelt or mistyped top-level parameter of a pipeline it runs, a GPU requested on a
+    machine without CUDA, or a raw input that is missing where the env
     forbids the embedded default (``--env gpu``)."""
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         import torch
 
-        from kexue.preflight import check_cuda, check_real_data
+        from kexue.config import ConfigError
+        from kexue.preflight import check_cuda, check_parameters, check_real_data
 
         inputs = set(pipeline.inputs())
         param_inputs = {n: catalog.load(n) for n in sorted(inputs)
                         if n.startswith("params:") and n in catalog}
+        # every pipeline whose parameters (or a section of them) a node reads: its whole
+        # top-level mapping against its Parameters dataclass
+        tops = {n.removeprefix("params:").split(".")[0] for n in param_inputs}
+        tops = {t: catalog.load(f"params:{t}") for t in sorted(tops) if f"params:{t}" in catalog}
         try:
+            check_parameters(tops, parameter_schemas(tops))
             check_cuda(param_inputs, torch.cuda.is_available())
         except Exception:
             _end_tracking_runs()
             raise
-        embedded = (bool(catalog.load("params:embedded_defaults"))
-                    if "params:embedded_defaults" in catalog else True)
+        if "params:embedded_defaults" not in catalog:
+            _end_tracking_runs()
+            raise ConfigError("Parameter 'embedded_defaults' is missing, so this run cannot tell "
+                              "whether the embedded synthetic data may stand in for real files. "
+                              "Fix: keep `embedded_defaults: ${globals:embedded_defaults}` in "
+                              "conf/base/parameters.yml (conf/<env>/globals.yml sets the value)")
+        embedded = bool(catalog.load("params:embedded_defaults"))
         datasets = {n: catalog[n] for n in sorted(inputs)
                     if not n.startswith("params:") and n in catalog}
         try:

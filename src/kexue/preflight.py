@@ -3,6 +3,9 @@
 A run that cannot do what it was asked must fail at once, naming the key and the fix, not after
 an hour of ingestion or training:
 
+* **Parameters.** Every pipeline the run reads parameters of is checked against its top-level
+  ``Parameters`` dataclass (``kexue.pipelines.<name>.Parameters``): a misspelt key such as
+  ``nvae.batchsize`` would otherwise leave ``batch_size`` at its default without a word.
 * **CUDA.** A pipeline whose parameters ask for ``accelerator: gpu`` (or ``device: cuda``)
   on a machine without CUDA (``--env gpu`` on a laptop).
 * **Real data.** Under ``embedded_defaults: false`` (``--env gpu``) every raw input the run
@@ -127,3 +130,26 @@ def check_real_data(inputs: Iterable[str], param_inputs: Mapping[str, Any],
     if problems:
         raise ConfigError("Raw data check failed before the first node:\n  - "
                           + "\n  - ".join(problems))
+
+
+def check_parameters(params: Mapping[str, Any], schemas: Mapping[str, type]) -> None:
+    """Every ``params:<pipeline>`` mapping against its top-level dataclass, all at once.
+
+    Args:
+        params: ``{pipeline: its parameters mapping}`` as the run will pass them.
+        schemas: ``{pipeline: dataclass}`` (:func:`kexue.hooks.parameter_schemas`).
+
+    Raises:
+        ConfigError: one message listing every unknown, missing or mistyped key, each with
+            its fix (:func:`kexue.config.build_config`).
+    """
+    from kexue.config import build_config
+
+    problems = []
+    for name in sorted(set(params) & set(schemas)):
+        try:
+            build_config(schemas[name], params[name], where=f"params:{name}")
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("Parameters rejected before the first node:\n- " + "\n- ".join(problems))

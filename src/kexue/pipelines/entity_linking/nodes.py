@@ -22,6 +22,7 @@ from kexue.models.entity_linking.training import (
     train_model,
     training_configs,
 )
+from kexue.pipelines.entity_linking.parameters import Parameters
 from kexue.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def train_linker(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFr
         seed: ``params:seed``.
         checkpoints: ``entity_linking_checkpoints``, used when ``trainer.resumable`` is true.
     """
+    build_config(Parameters, params, where=WHERE)  # a misspelt top-level key fails here
     cfgs = training_configs(params, WHERE)
     store = checkpoints if cfgs["trainer_cfg"].resumable else None
     with torch_threads(cfgs["data_cfg"].torch_threads):

@@ -29,6 +29,7 @@ from kexue.models.nvae import (
     match_width,
 )
 from kexue.models.nvae.training import binarise, bundle, fit, samples_after_bn, score, to_unit
+from kexue.pipelines.nvae.parameters import Parameters
 from kexue.training.config import OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
@@ -54,6 +55,7 @@ class EvalConfig:
 
 
 def _configs(params: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    top = build_config(Parameters, params, where=P)  # unknown top-level keys fail here
     h, w, c = report["shape"]
     shape = {"image_size": h, "in_channels": c,
              "likelihood": "bernoulli" if c == 1 else "logistic_mixture"}
@@ -64,11 +66,11 @@ def _configs(params: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
                                      build_config(VAEConfig, {**base, "hidden": 8},
                                                   where=f"{P}.baseline"))
     return {
+        "top": top,
         "nvae": nvae_cfg,
         "vae": build_config(VAEConfig, base, where=f"{P}.baseline"),
         "trainer": build_config(TrainerConfig, params.get("trainer"), where=f"{P}.trainer"),
         "optim": build_config(OptimizerConfig, params.get("optimizer"), where=f"{P}.optimizer"),
-        "batch_size": int(params.get("batch_size", 64)),
         "eval": build_config(EvalConfig, params.get("evaluation"), where=f"{P}.evaluation"),
     }
 
@@ -79,8 +81,8 @@ def _train(kind: str, images_train: pd.DataFrame, report: dict[str, Any],
     module = (NVAEModule(c["nvae"], c["optim"]) if kind == "nvae"
               else VAEModule(c["vae"], c["optim"]))
     x = from_table(images_train, tuple(report["shape"]))
-    with torch_threads(int(params.get("cpu_threads", 0))):
-        model, hist = fit(module, x, c["batch_size"], c["trainer"], seed,
+    with torch_threads(c["top"].cpu_threads):
+        model, hist = fit(module, x, c["top"].batch_size, c["trainer"], seed,
                           checkpoints if c["trainer"].resumable else None)
     logger.info("nvae: %s %d parameters, %d steps in %.0f s", kind, hist["parameters"],
                 hist["steps"], hist["train_seconds"])
@@ -127,7 +129,7 @@ def evaluate_models(nvae_model: dict[str, Any], nvae_baseline: dict[str, Any],
     if c["nvae"].likelihood == "bernoulli":
         x = binarise(x, seed)
     rows, kls, grids = [], [], []
-    with torch_threads(int(params.get("cpu_threads", 0))):
+    with torch_threads(c["top"].cpu_threads):
         for b in (nvae_model, nvae_baseline):
             model = _model(b)
             s = score(model, x, ev.iw_samples, ev.batch_size, ev.chunk, seed)

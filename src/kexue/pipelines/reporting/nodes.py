@@ -8,7 +8,14 @@ from typing import Any
 
 import pandas as pd
 
+from kexue.config import build_config
+from kexue.pipelines.reporting.parameters import Parameters
 from kexue.reporting import families, render
+
+
+def _top(params: dict[str, Any]) -> Parameters:
+    """``params:reporting``, checked (a misspelt key fails here, naming it)."""
+    return build_config(Parameters, params, where="params:reporting")
 
 
 def _concat(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -34,7 +41,7 @@ def title_generation_section(run: dict[str, Any], metrics: pd.DataFrame | None,
     models = {"l2r": l2r, "r2l": r2l, "bidirectional": bidirectional,
               "bidirectional_2pass": second_pass}
     return families.title_generation(run, metrics, samples, models, report,
-                                     n_samples=int(params["title_samples"]))
+                                     n_samples=_top(params).title_samples)
 
 
 def retraining_section(run: dict[str, Any], tricks: str | None, entity_linking: str | None,
@@ -57,6 +64,6 @@ def figure_prefix(run: dict[str, Any]) -> str:
 def assemble_report(run: dict[str, Any], params: dict[str, Any],
                     *sections: dict[str, Any]) -> tuple[str, str, dict[str, bytes]]:
     """The HTML page, the markdown twin and ``{name.png: bytes}`` of every figure."""
-    title = str(params["title"])
+    title = _top(params).title
     md = render.to_markdown(run, sections, title=title, figures_dir=figure_prefix(run))
     return render.to_html(run, sections, title=title), md, render.figures_of(sections)

@@ -16,6 +16,7 @@ from kexue.data.corpora.vocab import CharVocab
 from kexue.models.textcls.compare import compare
 from kexue.models.textcls.model import ClassifierConfig
 from kexue.models.textcls.training import encode, run
+from kexue.pipelines.text_classification.parameters import Parameters
 from kexue.training.config import AdversarialConfig, OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
@@ -53,8 +54,14 @@ class ExperimentConfig:
             raise ValueError("probe_epsilon must be >= 0")
 
 
+def _top(params: dict[str, Any]) -> Parameters:
+    """``params:text_classification``'s top level, checked (a misspelt key fails here, naming it)."""
+    return build_config(Parameters, params, where=P)
+
+
 def build_vocab(train: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     """Char vocabulary of the training texts only."""
+    _top(params)
     exp = build_config(ExperimentConfig, params.get("experiment"), where=f"{P}.experiment")
     return CharVocab.from_texts(train["text"].tolist(), min_freq=exp.min_freq).to_dict()
 
@@ -63,6 +70,7 @@ def train_method(train: pd.DataFrame, dev: pd.DataFrame, vocab: dict[str, Any],
                  params: dict[str, Any], method: str) -> pd.DataFrame:
     """Every seed of one method (``params:text_classification.methods.<method>``): one row per
     seed with dev accuracy / macro-F1 (and on dev texts not in train), probe accuracy, time."""
+    top = _top(params)
     if method not in (params.get("methods") or {}):
         raise ConfigError(f"Invalid parameter '{P}.methods': no entry {method!r}. Fix: declare it "
                           "(plain, fgm_su, fgm_sum, gp are wired in the pipeline).")
@@ -82,7 +90,7 @@ def train_method(train: pd.DataFrame, dev: pd.DataFrame, vocab: dict[str, Any],
     yt, yd = (torch.tensor(f["label"].to_numpy(), dtype=torch.long) for f in (train, dev))
     unseen = ~dev["in_train"].to_numpy(dtype=bool) if "in_train" in dev else None
     rows = []
-    with torch_threads(int(params.get("cpu_threads", 0))):
+    with torch_threads(top.cpu_threads):
         for seed in exp.seeds:
             r = run(xt, yt, xd, yd, cfg, optim, trainer, adv, exp.batch_size, int(seed),
                     exp.probe_epsilon, unseen)

@@ -24,6 +24,7 @@ from kexue.models.title_gen.evaluation import joint_greedy_split, resolve_device
 from kexue.models.title_gen.lead import lead_baseline
 from kexue.models.title_gen.report import evaluate_models, render_report
 from kexue.models.title_gen.training import fit_seq2seq, from_bundle, to_bundle
+from kexue.pipelines.title_generation.parameters import Parameters
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
@@ -67,16 +68,15 @@ def encode_title_pairs(title_pairs: pd.DataFrame, title_vocab: dict[str, Any],
     return {"vocab_size": len(vocab), "splits": splits}
 
 
-TOP_LEVEL_KEYS = {"device", "cpu_threads", "data", "model", "trainer", "optimizer", "adversarial",
-                  "ema", "second_pass", "decode", "lead"}
+def _top(params: dict[str, Any]) -> Parameters:
+    """``params:title_generation``'s top level, checked (a misspelt key fails here, naming it)."""
+    return build_config(Parameters, params, where=P)
 
 
 def _configs(params: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(params) - TOP_LEVEL_KEYS)
-    if unknown:
-        raise ValueError(f"Unknown parameter(s) {[f'{P}.{k}' for k in unknown]}. Valid keys: "
-                         f"{sorted(TOP_LEVEL_KEYS)}. Fix: correct conf/base/parameters_title_generation.yml")
+    top = _top(params)
     return {
+        "top": top,
         "data": build_config(DataConfig, params.get("data"), where=f"{P}.data"),
         "trainer": build_config(TrainerConfig, params.get("trainer"), where=f"{P}.trainer"),
         "optim": build_config(OptimizerConfig, params.get("optimizer"), where=f"{P}.optimizer"),
@@ -92,7 +92,7 @@ def _train(encoded: dict[str, Any], params: dict[str, Any], seed: int, cross: bo
                                              "vocab_size": encoded["vocab_size"],
                                              "cross_attention": cross}, where=f"{P}.model")
     tr, dev = encoded["splits"]["train"], encoded["splits"]["dev"]
-    with torch_threads(int(params.get("cpu_threads", 0))):
+    with torch_threads(cfgs["top"].cpu_threads):
         model, history = fit_seq2seq(
             model_cfg, TitleDataset(tr["x"], tr["title"]), TitleDataset(dev["x"], dev["title"]),
         batch_size=cfgs["data"].batch_size, trainer_cfg=cfgs["trainer"], optim_cfg=cfgs["optim"],
@@ -140,15 +140,16 @@ def train_title_second_pass(bidi_bundle: dict[str, Any], encoded: dict[str, Any]
     Returns:
         A model bundle, or ``{"kind": "disabled"}`` when ``second_pass.enabled`` is false.
     """
+    top = _top(params)
     sp = build_config(SecondPassConfig, params.get("second_pass"), where=f"{P}.second_pass")
     if not sp.enabled:
         return {"kind": "disabled"}
     cfgs = _configs(params)
     dec = build_config(DecodeConfig, params.get("decode"), where=f"{P}.decode")
     first = from_bundle(bidi_bundle)
-    device = resolve_device(params.get("device", "auto"))
+    device = resolve_device(top.device)
     tr, dev = encoded["splits"]["train"], encoded["splits"]["dev"]
-    threads = torch_threads(int(params.get("cpu_threads", 0)))
+    threads = torch_threads(top.cpu_threads)
     with threads:
         ctx = {name: joint_greedy_split(first, split["x"], max_len=dec.max_len,
                                         batch_size=max(dec.batch_size, 32), device=device,
@@ -184,14 +185,15 @@ def evaluate_title_generation(l2r_baseline: dict[str, Any], r2l_baseline: dict[s
         the references; leakage dict: teacher-forced CE per direction with gold vs generated
         opposite-direction context; each baseline reports only its trained direction).
     """
+    top = _top(params)
     dec = build_config(DecodeConfig, params.get("decode"), where=f"{P}.decode")
     models = {"l2r_baseline": from_bundle(l2r_baseline), "r2l_baseline": from_bundle(r2l_baseline),
               "bidirectional": from_bundle(bidirectional)}
     if second_pass.get("kind") != "disabled":
         models["bidirectional_2pass"] = from_bundle(second_pass)
-    with torch_threads(int(params.get("cpu_threads", 0))):
+    with torch_threads(top.cpu_threads):
         return evaluate_models(models, encoded["splits"]["test"], CharVocab.from_dict(title_vocab),
-                               dec, resolve_device(params.get("device", "auto")),
+                               dec, resolve_device(top.device),
                                batch_size=build_config(DataConfig, params.get("data")).batch_size)
 
 

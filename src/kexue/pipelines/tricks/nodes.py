@@ -20,6 +20,7 @@ from kexue.config import ConfigError, build_config
 from kexue.data.images.table import N_CLASSES, to_tensors
 from kexue.models.mlp import MLPConfig, bundle_to_classifier
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
+from kexue.pipelines.tricks.parameters import Parameters
 from kexue.training.config import OptimizerConfig, TrainerConfig
 from kexue.training.optim import OPTIMIZERS
 
@@ -275,6 +276,7 @@ def write_report(metrics: pd.DataFrame, tricks: dict[str, Any], seed: int, run_i
             versioned artifacts under ``--env gpu``).
         ingest: ``image_ingest_report`` (source, read / accepted / rejected counts), one line.
     """
+    build_config(Parameters, tricks, where=WHERE)  # a misspelt top-level key fails here
     cfg = build_config(ReportConfig, tricks.get("report"), where=f"{WHERE}.report")
     data = build_config(DataConfig, tricks.get("data"), where=f"{WHERE}.data")
     m = metrics.set_index("run")

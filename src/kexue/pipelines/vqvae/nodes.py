@@ -29,6 +29,7 @@ from kexue.models.vqvae.training import (
     reconstruction_metrics,
     vqvae_from_bundle,
 )
+from kexue.pipelines.vqvae.parameters import Parameters
 from kexue.training.config import OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
@@ -56,6 +57,11 @@ class EvalConfig:
     temperatures: tuple = (1.0,)
 
 
+def _top(params: dict[str, Any]) -> Parameters:
+    """``params:vqvae``'s top level, checked (a misspelt key fails here, naming it)."""
+    return build_config(Parameters, params, where=P)
+
+
 def _stage(params: dict[str, Any], key: str) -> tuple[StageConfig, TrainerConfig, OptimizerConfig]:
     st = build_config(StageConfig, params.get(key), where=f"{P}.{key}")
     trainer = build_config(TrainerConfig, {**params.get("trainer", {}), **(st.trainer or {})},
@@ -77,7 +83,7 @@ def train_vqvae(images_train: pd.DataFrame, report: dict[str, Any], params: dict
     cfg = _model_config(params, report)
     st, trainer, optim = _stage(params, "autoencoder")
     x = from_table(images_train, tuple(report["shape"]))
-    with torch_threads(int(params.get("cpu_threads", 0))):
+    with torch_threads(_top(params).cpu_threads):
         model, history = fit_vqvae(x, cfg, optim, trainer, st.batch_size, seed,
                                    checkpoints if trainer.resumable else None)
     logger.info("vqvae: trained %d steps in %.1f s (%.0f images/s), last epoch %s",
@@ -116,7 +122,7 @@ def train_prior(vqvae_codes: pd.DataFrame, vqvae_model: dict[str, Any], params: 
     prior_cfg = build_config(PriorConfig, params.get("prior_model"), where=f"{P}.prior_model")
     st, trainer, optim = _stage(params, "prior")
     codes = _codes(vqvae_codes, "train", cfg.grid_size)
-    with torch_threads(int(params.get("cpu_threads", 0))):
+    with torch_threads(_top(params).cpu_threads):
         prior, history = fit_prior(codes, prior_cfg, cfg.codebook_size, optim, trainer,
                                    st.batch_size, seed, checkpoints if trainer.resumable else None)
     return (bundle(prior, prior_cfg, history, codebook_size=cfg.codebook_size,
@@ -132,7 +138,7 @@ def evaluate_vqvae(vqvae_model: dict[str, Any], vqvae_prior: dict[str, Any],
     ev = build_config(EvalConfig, params.get("evaluation"), where=f"{P}.evaluation")
     model, prior = vqvae_from_bundle(vqvae_model), prior_from_bundle(vqvae_prior)
     x = from_table(images_test, tuple(report["shape"]))
-    with torch_threads(int(params.get("cpu_threads", 0))):
+    with torch_threads(_top(params).cpu_threads):
         recon, x_hat = reconstruction_metrics(model, x)
         pm = prior_metrics(prior, _codes(vqvae_codes, "test", model.cfg.grid_size),
                            model.cfg.codebook_size, int(np.prod(report["shape"])))
