@@ -87,3 +87,24 @@ def test_runs_cli_lists_shows_and_reruns_pinned(kedro_project, kedro_run, monkey
     pd.testing.assert_frame_equal(test[c], test[a])
     assert not test[b].equals(test[a])
 
+
+
+def test_list_runs_names_an_unreadable_manifest_and_keeps_the_others(tmp_path):
+    """A corrupt manifest is listed as ``unreadable`` (with a warning), not dropped silently."""
+    from kedro.io import DataCatalog
+    from kedro.io.core import Version
+    from kedro_datasets.json import JSONDataset
+
+    ds = JSONDataset(filepath=str(tmp_path / "run_manifest.json"), version=Version(None, None))
+    catalog = DataCatalog({R.MANIFEST: ds})
+    assert R.list_runs(catalog) == []                       # no run yet: nothing, no error
+    for version, text in (("2026-01-01T00.00.00.000Z", json.dumps({"status": "ok"})),
+                          ("2026-01-02T00.00.00.000Z", "{not json")):
+        f = tmp_path / "run_manifest.json" / version / "run_manifest.json"
+        f.parent.mkdir(parents=True)
+        f.write_text(text)
+    rows = R.list_runs(catalog)
+    assert [(r["version"], r["status"]) for r in rows] == [
+        ("2026-01-01T00.00.00.000Z", "ok"), ("2026-01-02T00.00.00.000Z", "unreadable")]
+    plain = DataCatalog({R.MANIFEST: JSONDataset(filepath=str(tmp_path / "plain.json"))})
+    assert R.list_runs(plain) == []                         # unversioned, before its first run

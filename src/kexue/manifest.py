@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 import time
 from importlib import metadata
 from typing import Any
+
+from kedro.io.core import VersionNotFoundError
+
+logger = logging.getLogger(__name__)
 
 PACKAGES = ("kexue", "kedro", "kedro-datasets", "lightning", "torch", "pandas", "mlflow",
             "kedro-mlflow")
@@ -78,7 +83,11 @@ def _version(dataset: Any, kind: str) -> str | None:
         return None
     try:
         return fn()
-    except Exception:            # noqa: BLE001 -- nothing to load yet is not an error here
+    except VersionNotFoundError:  # nothing saved yet: no version to record
+        return None
+    except Exception as exc:     # noqa: BLE001 -- the manifest must still be written
+        logger.warning("run manifest: the %s version of %s could not be resolved (%s: %s); "
+                       "recorded as null", kind, type(dataset).__name__, type(exc).__name__, exc)
         return None
 
 

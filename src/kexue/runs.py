@@ -16,10 +16,22 @@ version=...)`` and ``session.run(..., load_versions=pinned_inputs(...))``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+from kedro.io.core import VersionNotFoundError
+
+logger = logging.getLogger(__name__)
+
 MANIFEST = "run_manifest"
+
+
+def _exists(ds: Any) -> bool:
+    try:
+        return bool(ds.exists())
+    except Exception:                    # noqa: BLE001 -- an unknown state counts as present
+        return True
 
 
 def list_runs(catalog: Any) -> list[dict[str, Any]]:
@@ -32,7 +44,15 @@ def list_runs(catalog: Any) -> list[dict[str, Any]]:
     for version in sorted(v for v in versions if v is not None) or versions:
         try:
             m = catalog.load(MANIFEST, version=version) if version else catalog.load(MANIFEST)
-        except Exception:        # noqa: BLE001 -- no manifest written yet
+        except VersionNotFoundError:     # no manifest written yet
+            continue
+        except Exception as exc:         # noqa: BLE001 -- one bad manifest must not hide the rest
+            if version is None and not _exists(ds):
+                continue                 # unversioned env before its first run
+            logger.warning("kedro runs: manifest %s is unreadable (%s: %s); listed as unreadable",
+                           version or MANIFEST, type(exc).__name__, exc)
+            out.append({"version": version or "?", "status": "unreadable", "pipelines": "",
+                        "commit": "", "parameters": "", "started": None})
             continue
         out.append({"version": version or m.get("run_id"), "status": m.get("status"),
                     "pipelines": ",".join(m.get("pipelines") or []),

@@ -59,3 +59,55 @@ def test_text_lines_fallback_when_missing(tmp_path: Path):
 def test_text_lines_missing_without_fallback_says_fix(tmp_path: Path):
     with pytest.raises(DatasetError, match="Fix: put the official file"):
         TextLinesDataset(filepath=str(tmp_path / "absent")).load()
+
+
+def _ckpt(path: Path, step: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    f = path / f"epoch=0-step={step}.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(1)}, "loops": {}}, f)
+    return f
+
+
+def test_checkpoint_store_skips_corrupt_content_and_keeps_unreadable_files(tmp_path, monkeypatch):
+    from kexue.io.checkpoints import CheckpointStore
+
+    good = _ckpt(tmp_path, 1)
+    newest = _ckpt(tmp_path, 2)
+    newest.write_bytes(newest.read_bytes()[:40])              # truncated by a kill mid-write
+    store = CheckpointStore(tmp_path)
+    assert store.resumable() == good
+    assert (tmp_path / f"{newest.name}.corrupt").exists() and not newest.exists()
+
+    real_load = torch.load
+
+    def denied(f, *args, **kwargs):
+        if Path(f) == good:
+            raise PermissionError(13, "Permission denied", str(f))
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", denied)
+    with pytest.raises(DatasetError, match=r"could not be read \(PermissionError.*left in place"):
+        store.resumable()
+    assert good.exists()                                      # a good file is never renamed
+
+
+def test_one_line_decoder_numbers_lines_alike_in_every_reader():
+    """LineSource, the CLUE readers and the image CSV reader share ``decode_lines``: a BOM, CRLF,
+    invalid UTF-8 and in-line separators (\\x0b, U+2028, which ``str.splitlines`` would split
+    at) give the same numbered lines everywhere."""
+    import io
+
+    from kexue.data.textcls import LabelSpace
+    from kexue.data.textcls.records import iter_lines
+    from kexue.io.lines import decode_lines
+
+    data = "\ufeffa\r\nb\x0bc\n\xff\nd\u2028e\n".encode().replace(b"\xc3\xbf", b"\xff")
+    want = [(1, "a", None), (2, "b\x0bc", None), (4, "d\u2028e", None)]
+    lines = [(x.no, x.text, x.error) for x in decode_lines(io.BytesIO(data))]
+    assert [t for t in lines if t[2] is None] == want
+    assert lines[2][0] == 3 and lines[2][2].startswith("invalid UTF-8: invalid start byte")
+    assert list(iter_lines(data)) == lines
+    space = LabelSpace.from_labels_json(
+        '{"label": "7", "label_desc": "x\u2028y"}\n\n{"label": "8", "label_des": "z"}\n'.encode(),
+        "labels.json")                        # a raw U+2028 inside a JSON string: one line
+    assert space.names == ["x\u2028y", "z"]

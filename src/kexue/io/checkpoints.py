@@ -4,7 +4,8 @@ re-running the same ``kedro run`` after a SIGKILL finds them.
 :class:`CheckpointDirDataset` (catalog) loads a :class:`CheckpointStore`: the folder Lightning's
 ``ModelCheckpoint`` writes to, plus the I/O the training code needs around it -- pick the newest
 checkpoint that loads (a truncated or corrupt one is renamed ``*.corrupt`` with a warning and the
-previous one is used, or training starts from scratch: never a crash loop) and clear the folder
+previous one is used, or training starts from scratch: never a crash loop; a file the system
+cannot read -- permissions, a disk error -- stops the run and stays in place) and clear the folder
 once the node has finished (the next scheduled run must train afresh, not "resume" a finished run).
 """
 
@@ -49,7 +50,14 @@ class CheckpointStore:
                 state = torch.load(ckpt, map_location="cpu", weights_only=False)
                 if not isinstance(state, dict) or not {"state_dict", "loops"} <= set(state):
                     raise ValueError("not a Lightning training checkpoint")
-            except Exception as exc:            # noqa: BLE001 - any unreadable file is skipped
+            except OSError as exc:
+                # the file system failed (permissions, a disk error), not the file's content:
+                # the checkpoint may be good, so it stays where it is and the run stops
+                raise DatasetError(
+                    f"Checkpoint {ckpt} could not be read ({type(exc).__name__}: {exc}). Fix the "
+                    "file system problem and re-run: the file was left in place, and the run "
+                    "resumes from it") from exc
+            except Exception as exc:            # noqa: BLE001 - corrupt content: skipped
                 bad = ckpt.with_name(ckpt.name + ".corrupt")
                 ckpt.rename(bad)
                 logger.warning("checkpoint %s is unreadable (%s: %s); moved to %s and trying the "

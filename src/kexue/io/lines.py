@@ -55,19 +55,31 @@ class LineSource:
     exists: bool = True
 
     def __iter__(self) -> Iterator[Line]:
-        for no, raw in enumerate(self._factory(), start=1):
-            if isinstance(raw, bytes):
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    yield Line(no, raw.decode("utf-8", errors="replace").rstrip("\r\n"),
-                               f"invalid UTF-8: {exc.reason} at byte {exc.start}")
-                    continue
-            else:
-                text = raw
-            if no == 1:
-                text = text.lstrip("\ufeff")  # tolerate a UTF-8 BOM
-            yield Line(no, text.rstrip("\r\n"))
+        return decode_lines(self._factory())
+
+
+def decode_lines(raw_lines: Iterable[bytes | str]) -> Iterator[Line]:
+    """The project's one line decoder: numbered :class:`Line` records from raw lines (a binary
+    file handle, ``io.BytesIO(data)``, or already decoded strings).
+
+    Line ``n`` is the ``n``-th ``\\n``-terminated line (a final newline starts no line; ``\\r``
+    of CRLF is dropped; other separators such as ``\\x0b`` or ``\\u2028`` stay inside the
+    line, so every reader numbers a file's lines alike); a UTF-8 BOM on line 1 is dropped;
+    invalid UTF-8 gives the line decoded with replacement characters and ``error`` set.
+    """
+    for no, raw in enumerate(raw_lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield Line(no, raw.decode("utf-8", errors="replace").rstrip("\r\n"),
+                           f"invalid UTF-8: {exc.reason} at byte {exc.start}")
+                continue
+        else:
+            text = raw
+        if no == 1:
+            text = text.lstrip("\ufeff")  # tolerate a UTF-8 BOM
+        yield Line(no, text.rstrip("\r\n"))
 
 
 def _resolve(spec: str) -> Callable[..., Iterable[str]]:

@@ -36,6 +36,8 @@ import pandera.pandas as pa
 import torch
 from kedro.io import AbstractDataset, DatasetError
 
+from kexue.io.lines import decode_lines
+
 Source = Literal["mnist", "digits"]
 
 
@@ -247,20 +249,16 @@ def read_image_csv(path: str | Path, file: str | None = None) -> RawImageTable:
     cells: list[list[str]] = []
     bad: list[tuple[int, int, str, str]] = []
     with Path(path).open("rb") as handle:
-        for no, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
+        for no, text, error in decode_lines(handle):
+            if error:
                 if no == 1:
                     raise ImageTableError(
-                        f"{file or path}: line 1 (the header) is not valid UTF-8 ({exc.reason} at "
-                        f"byte {exc.start}). Fix: save the CSV as UTF-8 with the header "
-                        "px000,px001,...,label on line 1.") from None
-                bad.append((no, -1, f"invalid UTF-8: {exc.reason} at byte {exc.start}",
-                            raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+                        f"{file or path}: line 1 (the header) is not valid UTF-8 ({error}). Fix: "
+                        "save the CSV as UTF-8 with the header px000,px001,...,label on line 1.")
+                bad.append((no, -1, error, text))
                 continue
             if no == 1:
-                header = tuple(f.strip() for f in next(csv.reader([text.lstrip("\ufeff")]), []))
+                header = tuple(f.strip() for f in next(csv.reader([text]), []))
                 continue
             fields = next(csv.reader([text]), []) if text.strip() else []
             if len(fields) == len(header) and header:

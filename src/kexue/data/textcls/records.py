@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from kexue.data.rejects import count_by_reason, empty_rejects, rejects_frame
+from kexue.io.lines import decode_lines
 
 FRAME_COLUMNS = ("file", "line", "text", "label", "label_id", "label_name")
 UNLABELLED = -1
@@ -78,11 +80,9 @@ class LabelSpace:
         :class:`TextFormatError` (a bad label space makes every split meaningless).
         """
         ids, names = [], []
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise TextFormatError(f"{file}: not UTF-8 ({exc})") from None
-        for no, raw in enumerate(text.splitlines(), start=1):
+        for no, raw, error in iter_lines(data):
+            if error:
+                raise TextFormatError(f"{file}:{no}: not UTF-8 ({error})")
             if not raw.strip():
                 continue
             try:
@@ -126,23 +126,10 @@ def reject_rows(rows: list[tuple[str, int, str, str, str]]) -> pd.DataFrame:
 
 
 def iter_lines(data: bytes) -> Iterator[tuple[int, str, str | None]]:
-    """``(1-based line, text, error)`` per line of ``data``; ``error`` set for invalid UTF-8.
-
-    Split on ``\\n`` only (``\\r`` of CRLF stripped); a final newline does not start a line; a
-    UTF-8 BOM on line 1 is dropped.
-    """
-    parts = data.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()
-    for no, raw in enumerate(parts, start=1):
-        raw = raw.removesuffix(b"\r")
-        if no == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-        try:
-            yield no, raw.decode("utf-8"), None
-        except UnicodeDecodeError as exc:
-            yield (no, raw.decode("utf-8", errors="replace"),
-                   f"invalid UTF-8: {exc.reason} at byte {exc.start}")
+    """``(1-based line, text, error)`` per line of ``data``; ``error`` set for invalid UTF-8
+    (:func:`kexue.io.lines.decode_lines`, the project's one line decoder)."""
+    for line in decode_lines(io.BytesIO(data)):
+        yield line.no, line.text, line.error
 
 
 @dataclass(frozen=True, eq=False)
