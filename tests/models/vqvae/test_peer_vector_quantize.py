@@ -56,6 +56,7 @@ def test_same_ema_codebook_after_training_steps() -> None:
         z = torch.randn(4, D, 6, 6) * 1.5 + 0.3 * step
         zs = z.clone().requires_grad_()
         out = ours(z)
+        assert ours.apply_pending()              # the once-per-step update (the module's hook)
         q, idx, loss = peer(zs)
         assert torch.equal(out.indices, idx)
         torch.testing.assert_close(out.z_q, q, atol=1e-6, rtol=1e-6)

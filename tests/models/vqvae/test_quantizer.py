@@ -90,6 +90,9 @@ def test_one_ema_step_matches_numpy_with_laplace_smoothing() -> None:
     z_flat = np.array([[0.1, 0.2], [0.9, -0.1], [0.8, 0.3], [1.2, 0.1]], dtype=np.float32)
     vq = _vq(ema=True, decay=decay, eps=eps).train()
     out = vq(_as_map(z_flat))
+    torch.testing.assert_close(vq.ema_count, torch.ones(k))   # the forward changes nothing ...
+    vq(_as_map(z_flat + 5.0))                    # ... and only the step's first forward counts
+    assert vq.apply_pending() and not vq.apply_pending()      # applied once
     idx = _nearest(z_flat, CODEBOOK)
     assert idx.tolist() == [0, 1, 1, 1]          # code 2 unused: its N and m decay
     torch.testing.assert_close(out.z_q, _as_map(CODEBOOK[idx]))  # old codebook used
@@ -108,6 +111,7 @@ def test_one_ema_step_matches_numpy_with_laplace_smoothing() -> None:
     vq.eval()
     before = vq.embedding.clone()
     vq(_as_map(z_flat))
+    assert not vq.apply_pending()
     torch.testing.assert_close(vq.embedding, before)  # no update in eval mode
 
 
@@ -125,6 +129,8 @@ def test_dead_code_restart_revives_exactly_the_dead_codes(ema: bool) -> None:
     z_map = z.reshape(1, 3, 4, d).permute(0, 3, 1, 2)                        # (1, d, 3, 4)
     vq.steps_unused[torch.tensor([5, 6])] = steps - 1
     vq(z_map)
+    assert vq.restarts.item() == 0               # nothing happens before apply_pending
+    assert vq.apply_pending()
     assert vq.restarts.item() == 2
     assert vq.steps_unused.tolist() == [0, 0, 0, 0, 1, 0, 0, 1]
     for i in (5, 6):                             # revived from encoder outputs of the batch

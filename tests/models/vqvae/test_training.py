@@ -50,14 +50,56 @@ def test_vqvae_module_fast_dev_run_logs_epoch_code_usage() -> None:
         assert f"train/{name}" in metrics
 
 
+def _hand_loss(model: VQVAE, x: torch.Tensor, beta: float) -> tuple[float, float, float]:
+    """Su's loss from the parts, by hand: nearest code by brute-force distance, decoder on it,
+    ``mse(x_hat, x) + mse(sg[z], e) + beta * mse(z, sg[e])`` -> (loss, recon, commitment)."""
+    with torch.no_grad():
+        z = model.encoder(x)                                          # (B, d, h, w)
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])          # (N, d)
+        e = model.quantizer.embedding                                 # (K, d)
+        idx = ((flat[:, None, :] - e[None]) ** 2).sum(-1).argmin(1)   # (N,)
+        zq = e[idx].view(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
+        recon = ((model.decoder(zq) - x) ** 2).mean().item()
+        commit = ((z - zq) ** 2).mean().item()
+    return recon + commit + beta * commit, recon, commit
+
+
 def test_vqvae_module_accepts_tuple_batches_and_loss_is_su_sum() -> None:
     torch.manual_seed(0)
     module = VQVAEModule(VQVAEConfig(**SMALL, ema=False)).eval()
     x = _digits(4)
     loss, m = module.compute_loss((x, torch.zeros(4)))
-    want = m["recon_mse"] + m["codebook"] + 0.25 * m["commitment"]
-    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
-    assert m["codebook"].item() == pytest.approx(m["commitment"].item(), rel=1e-5)
+    want, recon, commit = _hand_loss(module.model, x, 0.25)
+    assert loss.item() == pytest.approx(want, rel=1e-5)
+    assert m["recon_mse"].item() == pytest.approx(recon, rel=1e-5)
+    assert m["commitment"].item() == pytest.approx(commit, rel=1e-5)
+    assert m["codebook"].item() == pytest.approx(commit, rel=1e-5)   # same value, other gradient
+    g_code = torch.autograd.grad(loss, module.model.quantizer.embedding, retain_graph=True)[0]
+    g_enc = torch.autograd.grad(loss, next(module.model.encoder.parameters()))[0]
+    assert g_code.abs().sum() > 0 and g_enc.abs().sum() > 0          # both sides are trained
+
+
+def test_a_loss_computed_twice_in_a_step_updates_the_codebook_once() -> None:
+    """An adversarial trick computes the loss again in the same step: the EMA codebook still
+    takes one step, the one of the step's first (clean) forward, applied at batch end."""
+    import copy
+
+    torch.manual_seed(0)
+    module = VQVAEModule(VQVAEConfig(**SMALL)).train()
+    ref = copy.deepcopy(module.model)
+    x = _digits(8)
+    before = {k: v.clone() for k, v in module.model.quantizer.state_dict().items()}
+    module.compute_loss({"x": x})
+    module.compute_loss({"x": x + 0.3})                      # the perturbed second pass
+    after = module.model.quantizer.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)   # compute_loss changed nothing
+    module.on_train_batch_end(None, {"x": x}, 0)
+    ref.quantizer(ref.encoder(x))                            # the reference: one clean step
+    assert ref.quantizer.apply_pending()
+    for k, v in ref.quantizer.state_dict().items():
+        torch.testing.assert_close(module.model.quantizer.state_dict()[k], v, rtol=0, atol=0)
+    assert not torch.equal(before["embedding"], module.model.quantizer.embedding)  # it moved
+    assert module.epoch_counts.sum().item() == 8 * 2 * 2     # one step's assignments counted
 
 
 def test_prior_module_fast_dev_run() -> None:
@@ -71,7 +113,12 @@ def test_prior_module_fast_dev_run() -> None:
         trainer.fit(module, DataLoader(TensorDataset(codes), batch_size=4))
         assert torch.isfinite(trainer.callback_metrics["train/loss"])
         loss, m = module.compute_loss({"codes": codes})
-        assert loss.item() == pytest.approx(m["nll"].item())
+        with torch.no_grad():                 # nats per code by hand: -mean log p(code)
+            logp = module.prior(codes).log_softmax(dim=1)                # (B, K, H, W)
+            nll = -logp.gather(1, codes[:, None]).mean().item()
+            acc = (logp.argmax(1) == codes).float().mean().item()
+        assert loss.item() == pytest.approx(nll, rel=1e-5)
+        assert m["accuracy"].item() == pytest.approx(acc)
 
 
 def test_a_few_adam_steps_reduce_reconstruction_mse() -> None:

@@ -141,7 +141,9 @@ class NVAEModule(_VAEModuleBase):
         lam = self.model_cfg.spectral_lambda
         if lam <= 0:
             return None, {}
-        sr = spectral_loss(self.model, self.model_cfg.power_iters, self.model_cfg.power_iters_init)
+        # evaluation reads the power iteration; training advances it once per weight update
+        sr = spectral_loss(self.model, self.model_cfg.power_iters, self.model_cfg.power_iters_init,
+                           update=self.training)
         bn = bn_loss(self.model)
         return lam * (sr + bn), {"spectral": sr.detach(), "bn": bn.detach()}
 

@@ -66,10 +66,12 @@ class VQVAEModule(KexueModule):
                    "commitment": q.commitment_loss.detach(), "codebook": q.codebook_loss.detach()}
         return loss, metrics
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        loss = super().training_step(batch, batch_idx)
-        self.epoch_counts += self.model.quantizer.last_counts
-        return loss
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """The codebook update of this micro-batch's training forward (once, whatever number
+        of times a trick computed the loss: :meth:`VectorQuantizer.apply_pending`)."""
+        super().on_train_batch_end(outputs, batch, batch_idx)
+        if self.model.quantizer.apply_pending():
+            self.epoch_counts += self.model.quantizer.last_counts
 
     def on_train_epoch_start(self) -> None:
         self.epoch_counts.zero_()

@@ -47,7 +47,7 @@ def perplexity_of(counts: Tensor) -> Tensor:
 class VectorQuantizer(nn.Module):
     """Codebook ``embedding`` (K, d) with nearest-neighbour assignment.
 
-    With ``ema=True`` the codebook is a buffer updated in training-mode forwards (paper
+    With ``ema=True`` the codebook is a buffer updated once per training step (paper
     appendix A.1, Laplace smoothing as in the DeepMind Sonnet / zalando reference), with ``n_i``
     the batch count and ``s_i`` the sum of the batch's z assigned to code i::
 
@@ -63,7 +63,16 @@ class VectorQuantizer(nn.Module):
     O(eps) per step).
     With ``ema=False`` the codebook is an ``nn.Parameter`` trained by ``codebook_loss``.
 
-    Dead codes: ``steps_unused`` counts consecutive training forwards in which a code got no
+    When: :meth:`forward` changes no state; in training mode it keeps the statistics of the
+    step's FIRST training forward (``pending``), and :meth:`apply_pending` -- called once per
+    training micro-batch by the LightningModule (``on_train_batch_end``) -- applies them: EMA
+    step, usage counters, dead-code restarts, ``last_counts``. So a loss computed twice in one
+    step (an adversarial trick's second forward) updates the codebook once, from the clean
+    forward; the update needs nothing the backward or the optimizer step reads (the EMA codebook
+    is a buffer and ``z_q`` a fresh tensor), so applying it after them equals applying it in
+    the forward.
+
+    Dead codes: ``steps_unused`` counts consecutive training steps in which a code got no
     assignment; when it reaches ``dead_code_steps`` (> 0) the code is re-initialised from a random
     encoder output of the current batch (``N_i = 1, m_i = e_i``, counter 0; ``restarts`` counts
     them). Randomness uses the global torch RNG on the module's device.
@@ -99,11 +108,14 @@ class VectorQuantizer(nn.Module):
             self.embedding = nn.Parameter(init)
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
         self.register_buffer("restarts", torch.zeros((), dtype=torch.long))
-        # Counts of the latest training-mode forward (read by the LightningModule).
+        # Counts of the latest applied training step (read by the LightningModule).
         self.register_buffer("last_counts", torch.zeros(codebook_size), persistent=False)
+        # (flat z, indices, counts) of this step's first training forward, not yet applied
+        self.pending: tuple[Tensor, Tensor, Tensor] | None = None
 
     def forward(self, z: Tensor) -> QuantizerOutput:
-        """Quantise ``z`` (B, d, H, W); in training mode also update the codebook state."""
+        """Quantise ``z`` (B, d, H, W). No state changes: in training mode the step's first
+        forward keeps its statistics for :meth:`apply_pending`."""
         b, d, h, w = z.shape
         if d != self.code_dim:
             raise ValueError(f"z has {d} channels but code_dim={self.code_dim}")
@@ -126,17 +138,27 @@ class VectorQuantizer(nn.Module):
             perplexity = perplexity_of(counts)
         z_q = z_q32.to(z.dtype)
         z_q_st = z + (z_q - z).detach()
-        if self.training:
-            with torch.no_grad():
-                self.last_counts.copy_(counts)
-                if self.ema:
-                    self._ema_update(flat.detach(), idx, counts)
-                self._track_usage(counts)
-                if self.dead_code_steps > 0:
-                    self.restart_dead_codes(flat.detach())
+        if self.training and self.pending is None:
+            self.pending = (flat.detach(), idx, counts)
         return QuantizerOutput(z_q_st=z_q_st, z_q=z_q, indices=idx.view(b, h, w),
                                codebook_loss=codebook_loss, commitment_loss=commitment,
                                perplexity=perplexity, counts=counts)
+
+    @torch.no_grad()
+    def apply_pending(self) -> bool:
+        """Apply the kept training forward's update (EMA step, usage counters, dead-code
+        restarts, ``last_counts``); returns whether there was one."""
+        if self.pending is None:
+            return False
+        flat, idx, counts = self.pending
+        self.pending = None
+        self.last_counts.copy_(counts)
+        if self.ema:
+            self._ema_update(flat, idx, counts)
+        self._track_usage(counts)
+        if self.dead_code_steps > 0:
+            self.restart_dead_codes(flat)
+        return True
 
     @torch.no_grad()
     def _ema_update(self, flat: Tensor, idx: Tensor, counts: Tensor) -> None:
