@@ -24,6 +24,14 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+#: A section of a pipeline's top-level parameters (``trainer``, ``model`` ...) in that pipeline's
+#: ``Parameters`` dataclass (``kexue.pipelines.<name>.parameters``). The top level is checked
+#: before the first node of a run (:class:`kexue.hooks.PreflightHooks`) and by the nodes that
+#: read it, so a misspelt key fails at once, naming it and the closest valid one, instead of
+#: leaving its default in place; each section is checked by its own config dataclass where a
+#: node reads it.
+Section = dict[str, Any] | None
+
 
 class ConfigError(ValueError):
     """A parameter is missing, unknown or of the wrong type. The message says how to fix it."""

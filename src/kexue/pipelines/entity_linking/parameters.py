@@ -1,22 +1,16 @@
-"""Top-level keys of ``params:entity_linking`` (``conf/*/parameters_entity_linking.yml``).
-
-Checked before the first node of a run (:class:`kexue.hooks.PreflightHooks`) and again by the
-nodes that read the top level, so a misspelt key fails at once, naming the key and the valid
-ones, instead of leaving its default in place. Each section is validated by its own config
-dataclass where a node reads it.
-"""
+"""``params:entity_linking``'s top level: pruning, the joint model, decoding, checked before the first node
+(:class:`kexue.config.Section`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-Section = dict[str, Any] | None
+from kexue.config import Section
 
 
 @dataclass
 class Parameters:
-    """``params:entity_linking``: pruning, the joint model, decoding."""
+    """Keys of ``conf/*/parameters_entity_linking.yml``; sections are checked where read."""
 
     pruning: Section = None  # PruningConfig
     model: Section = None  # ModelConfig

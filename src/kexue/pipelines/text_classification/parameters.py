@@ -1,22 +1,16 @@
-"""Top-level keys of ``params:text_classification`` (``conf/*/parameters_text_classification.yml``).
-
-Checked before the first node of a run (:class:`kexue.hooks.PreflightHooks`) and again by the
-nodes that read the top level, so a misspelt key fails at once, naming the key and the valid
-ones, instead of leaving its default in place. Each section is validated by its own config
-dataclass where a node reads it.
-"""
+"""``params:text_classification``'s top level: the adversarial-training comparison on text, checked before the first node
+(:class:`kexue.config.Section`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-Section = dict[str, Any] | None
+from kexue.config import Section
 
 
 @dataclass
 class Parameters:
-    """``params:text_classification``: the adversarial-training comparison on text."""
+    """Keys of ``conf/*/parameters_text_classification.yml``; sections are checked where read."""
 
     cpu_threads: int = 0  # torch intra-op threads inside these nodes (0 = torch's default)
     data: Section = None  # DataConfig

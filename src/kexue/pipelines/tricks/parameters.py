@@ -1,22 +1,16 @@
-"""Top-level keys of ``params:tricks`` (``conf/*/parameters_tricks.yml``).
-
-Checked before the first node of a run (:class:`kexue.hooks.PreflightHooks`) and again by the
-nodes that read the top level, so a misspelt key fails at once, naming the key and the valid
-ones, instead of leaving its default in place. Each section is validated by its own config
-dataclass where a node reads it.
-"""
+"""``params:tricks``'s top level: the five MLP runs and their report, checked before the first node
+(:class:`kexue.config.Section`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-Section = dict[str, Any] | None
+from kexue.config import Section
 
 
 @dataclass
 class Parameters:
-    """``params:tricks``: the five MLP runs and their report."""
+    """Keys of ``conf/*/parameters_tricks.yml``; sections are checked where read."""
 
     data: Section = None  # DataConfig
     model: Section = None  # MLPConfig
