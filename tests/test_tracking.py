@@ -98,3 +98,22 @@ def test_title_and_linker_training_log_per_epoch_metrics(kedro_project: Path, ke
                                                    for r in rows]
     linker = client.get_metric_history(run.info.run_id, "linker.train_loss")
     assert [m.step for m in linker] == [1, 2]
+
+
+def test_the_gpu_env_has_its_own_mlflow_store_and_registry(monkeypatch) -> None:
+    """One registry for both envs let a CPU-sized local retrain move the gpu champion."""
+    from kedro.config import OmegaConfigLoader
+
+    from kexue import settings
+
+    monkeypatch.setattr(settings, "_USER_TRACKING_URI", None)
+    root = Path(__file__).resolve().parents[1]
+    uris = {}
+    for env in ("local", "gpu"):
+        loader = OmegaConfigLoader(str(root / "conf"), env=env, **settings.CONFIG_LOADER_ARGS)
+        server = loader["mlflow"]["server"]
+        assert server["mlflow_tracking_uri"] == server["mlflow_registry_uri"]
+        uris[env] = server["mlflow_tracking_uri"]
+        assert loader["mlflow"]["tracking"]["experiment"]["name"] == "kexue"   # soft merge
+    assert uris["local"].endswith("/mlflow.db") and uris["gpu"].endswith("/data/gpu/mlflow.db")
+    assert uris["local"] != uris["gpu"]

@@ -60,9 +60,17 @@ class ChampionDataset(AbstractDataset[None, dict[str, Any]]):
                  "run_id": None, "bundle": None}
         client = _client()
         try:
+            model = client.get_registered_model(self._name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise DatasetError(_unreachable(self._name, exc)) from exc
+            return empty                    # first run: no registered model yet
+        if self._alias not in (getattr(model, "aliases", None) or {}):
+            return empty                    # registered, but nothing promoted yet
+        try:
             mv = client.get_model_version_by_alias(self._name, self._alias)
-        except MlflowException:             # no registered model or no alias yet
-            return empty
+        except MlflowException as exc:      # the alias exists: any failure is a real one
+            raise DatasetError(_unreachable(self._name, exc)) from exc
         with tempfile.TemporaryDirectory() as tmp:
             path = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"{mv.source}/{BUNDLE_FILE}", dst_path=tmp)
@@ -75,6 +83,13 @@ class ChampionDataset(AbstractDataset[None, dict[str, Any]]):
 
     def _describe(self) -> dict[str, Any]:
         return {"model_name": self._name, "alias": self._alias}
+
+
+def _unreachable(name: str, exc: Exception) -> str:
+    return (f"The MLflow registry could not be read for model {name!r} ({exc}). The gate needs "
+            "the champion to compare against, so this run stops instead of promoting the "
+            "challenger unopposed. Fix: make the tracking URI reachable (conf/<env>/mlflow.yml, "
+            "MLFLOW_TRACKING_URI) and re-run.")
 
 
 class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):

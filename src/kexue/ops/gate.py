@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from kexue.config import ConfigError, require_at_least
+
+
+# a metric named with one of these words (``loss``, ``val_ce_l2r``, ``recon_mse``) is a cost
+LOWER_IS_BETTER_WORDS = frozenset({"loss", "ce", "nll", "mse", "mae", "error", "err",
+                                   "perplexity", "ppl", "bpd", "bits"})
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether ``metric`` is a cost by its name (:data:`LOWER_IS_BETTER_WORDS`)."""
+    return bool(LOWER_IS_BETTER_WORDS & set(re.split(r"[^a-z0-9]+", metric.lower())))
 
 
 @dataclass
@@ -15,26 +26,44 @@ class GateConfig:
 
     Attributes:
         metric: Name of the score compared (e.g. ``acc`` on the fixed test split).
-        higher_is_better: False for losses.
+        higher_is_better: Direction of ``metric``; ``None`` (default) infers it from the name
+            (:func:`lower_is_better`: ``loss``, ``ce``, ``mse`` ... are costs). A value that
+            contradicts the name is refused: ``metric: loss`` with ``higher_is_better: true``
+            would promote every WORSE challenger.
         margin: The challenger must be better by MORE than this (absolute; ties keep the champion).
     """
 
     metric: str = "acc"
-    higher_is_better: bool = True
+    higher_is_better: bool | None = None
     margin: float = 0.0
 
     def validate(self) -> None:
         require_at_least(self, 0.0, "margin")
+        if self.higher_is_better is True and lower_is_better(self.metric):
+            raise ValueError(f"gate.metric {self.metric!r} is a cost (lower is better) but "
+                             "gate.higher_is_better is true, so every worse challenger would "
+                             "win. Fix: drop higher_is_better (it is inferred from the metric) "
+                             "or set it to false")
+
+    @property
+    def higher(self) -> bool:
+        """The direction in force: the explicit setting, else the one the name implies."""
+        if self.higher_is_better is not None:
+            return self.higher_is_better
+        return not lower_is_better(self.metric)
 
 
 def decide(challenger: float, champion: float | None, cfg: GateConfig) -> tuple[bool, str]:
     """``(promote, reason)``. No champion yet: promote. Otherwise promote iff the challenger is
-    better by more than ``cfg.margin`` on ``cfg.metric`` (a NaN score never wins)."""
+    better by more than ``cfg.margin`` on ``cfg.metric`` (a NaN challenger never wins; a NaN
+    champion loses to any number)."""
     if math.isnan(challenger):
         return False, f"challenger {cfg.metric} is NaN"
     if champion is None:
         return True, "no champion yet: the first challenger is promoted"
-    gain = (challenger - champion) if cfg.higher_is_better else (champion - challenger)
+    if math.isnan(champion):
+        return True, f"champion {cfg.metric} is NaN: any scored challenger replaces it"
+    gain = (challenger - champion) if cfg.higher else (champion - challenger)
     if gain > cfg.margin:
         return True, (f"challenger {cfg.metric} {challenger:.6g} beats champion {champion:.6g} "
                       f"by {gain:.6g} > margin {cfg.margin:g}")
@@ -68,7 +97,7 @@ def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg
     promote, reason = decide(ch, cp, cfg)
     version = scores.get("champion_version")
     record = {"family": family, "promote": promote, "reason": reason, "metric": cfg.metric,
-              "higher_is_better": cfg.higher_is_better, "margin": cfg.margin,
+              "higher_is_better": cfg.higher, "margin": cfg.margin,
               "challenger_score": ch, "champion_score": cp, "champion_version_before": version,
               "n_eval": scores["n_eval"], "eval_split": scores["eval_split"],
               "kedro_run_id": run_id}

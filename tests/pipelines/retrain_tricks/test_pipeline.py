@@ -162,3 +162,17 @@ def test_gate_decisions_by_hand() -> None:
     assert decide(float("nan"), 0.1, GateConfig())[0] is False
     down = GateConfig(metric="loss", higher_is_better=False, margin=0.0)
     assert decide(0.30, 0.35, down)[0] is True and decide(0.36, 0.35, down)[0] is False
+    inferred = GateConfig(metric="loss")                      # a cost by its name
+    assert decide(0.30, 0.35, inferred)[0] is True and decide(2.0, 0.3, inferred)[0] is False
+    assert GateConfig(metric="val_ce_l2r").higher is False and GateConfig(metric="rouge_l").higher
+    assert decide(0.5, float("nan"), up)[0] is True           # a NaN champion is replaced
+
+
+def test_a_cost_metric_marked_higher_is_better_is_refused() -> None:
+    """``metric: loss`` with ``higher_is_better: true`` promoted a loss of 2.0 over 0.3."""
+    from kexue.config import ConfigError, build_config
+    from kexue.ops.gate import GateConfig
+
+    with pytest.raises(ConfigError, match=r"'loss' is a cost .*Fix: drop higher_is_better"):
+        build_config(GateConfig, {"metric": "loss", "higher_is_better": True}, where="gate")
+    assert build_config(GateConfig, {"metric": "acc", "higher_is_better": None}).higher

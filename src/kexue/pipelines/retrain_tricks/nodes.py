@@ -51,8 +51,8 @@ def _configs(data: dict[str, Any], model: dict[str, Any], trainer: dict[str, Any
     gate = build_config(GateConfig, cfg.gate, where=f"{WHERE}.gate")
     if gate.metric not in METRICS:
         raise ConfigError(f"Invalid parameter '{WHERE}.gate.metric': {gate.metric!r}. Fix: use "
-                          f"one of {list(METRICS)} (acc: higher is better; loss: set "
-                          "higher_is_better: false).")
+                          f"one of {list(METRICS)} (acc: higher is better; loss: lower, inferred "
+                          "from the name).")
     return {
         "retrain": cfg, "gate": gate,
         "model": build_config(MLPConfig, {**model, "in_dim": n_pixels},
