@@ -24,7 +24,8 @@ are summed over the ``W`` ranks (one all-reduce per window) and each rank divide
 ``N_g / (k * W)``: DDP's gradient mean over ranks then gives the big batch of all ranks'
 windows. The gradient penalty stays exact too
 (:class:`kexue.training.gradient_penalty.GradientPenalty` penalises the gradient of what is
-back-propagated). Still NOT exact: BatchNorm (batch statistics per micro-batch; a warning says
+back-propagated), and so does the VQ-VAE's EMA codebook (the window's statistics are one update
+per optimizer step, :class:`kexue.models.vqvae.VQVAEModule`). Still NOT exact: BatchNorm (batch statistics per micro-batch; a warning says
 so), dropout masks (different random draws), FGM's perturbation (normalised per micro-batch),
 data-dependent losses that couple samples (contrastive, in-batch negatives). The look-ahead holds
 ``k`` CPU batches in memory.

@@ -91,7 +91,7 @@ def test_one_ema_step_matches_numpy_with_laplace_smoothing() -> None:
     vq = _vq(ema=True, decay=decay, eps=eps).train()
     out = vq(_as_map(z_flat))
     torch.testing.assert_close(vq.ema_count, torch.ones(k))   # the forward changes nothing ...
-    vq(_as_map(z_flat + 5.0))                    # ... and only the step's first forward counts
+    vq(_as_map(z_flat + 5.0))                    # ... and only the micro-batch's first counts
     assert vq.apply_pending() and not vq.apply_pending()      # applied once
     idx = _nearest(z_flat, CODEBOOK)
     assert idx.tolist() == [0, 1, 1, 1]          # code 2 unused: its N and m decay

@@ -89,11 +89,12 @@ def test_a_loss_computed_twice_in_a_step_updates_the_codebook_once() -> None:
     ref = copy.deepcopy(module.model)
     x = _digits(8)
     before = {k: v.clone() for k, v in module.model.quantizer.state_dict().items()}
+    module.on_train_batch_start({"x": x}, 0)
     module.compute_loss({"x": x})
     module.compute_loss({"x": x + 0.3})                      # the perturbed second pass
     after = module.model.quantizer.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)   # compute_loss changed nothing
-    module.on_train_batch_end(None, {"x": x}, 0)
+    module.on_before_optimizer_step(None)
     ref.quantizer(ref.encoder(x))                            # the reference: one clean step
     assert ref.quantizer.apply_pending()
     for k, v in ref.quantizer.state_dict().items():
@@ -159,3 +160,28 @@ def test_epoch_rows_carry_this_epochs_code_usage_not_the_previous_one() -> None:
     assert rows[1]["train_epoch_code_perplexity"] == pytest.approx(float(perplexity_of(last)))
     assert rows[1]["train_perplexity"] == pytest.approx(
         float(trainer.callback_metrics["train/perplexity"]))
+
+
+def test_accumulation_is_exact_for_the_ema_codebook_too() -> None:
+    """The project's VQVAEModule under build_trainer: 2 micro-batches of 8 accumulated give the
+    weights AND the EMA codebook / dead-code state of one batch of 16 (the window's statistics
+    are one EMA step; before, each micro-batch took its own, an effective decay of 0.99^k)."""
+    x = _digits(64, seed=3)
+    states = []
+    for batch, k in ((16, 1), (8, 2)):
+        torch.manual_seed(0)
+        # plain SGD: Adam would turn the float noise on the conv biases in front of GroupNorm
+        # (whose exact gradient is 0) into full-size steps, in both runs differently
+        module = VQVAEModule(VQVAEConfig(**SMALL, dead_code_steps=2),
+                             OptimizerConfig(name="sgd", lr=0.5))
+        trainer = build_trainer(TrainerConfig(accelerator="cpu", max_epochs=2,
+                                              accumulate_grad_batches=k,
+                                              enable_progress_bar=False))
+        trainer.fit(module, DataLoader(_DictDataset(x), batch_size=batch, shuffle=False))
+        states.append(({n: t.detach().clone() for n, t in module.state_dict().items()},
+                       module.model.quantizer.restarts.item(), trainer.global_step))
+    (big, r_big, s_big), (acc, r_acc, s_acc) = states
+    assert s_big == s_acc == 8 and r_big == r_acc
+    for name in big:
+        torch.testing.assert_close(acc[name], big[name], rtol=1e-4, atol=1e-5, msg=name)
+    assert not torch.equal(big["model.quantizer.ema_count"], torch.ones(16))   # it trained

@@ -1,9 +1,10 @@
 """LightningModules of the VQ-VAE family: the autoencoder and the code prior (fitted afterwards,
 on the frozen VQ-VAE's codes, as in the paper).
 
-``compute_loss`` stays free of logging. Note that a *training-mode* forward of the VQ-VAE updates
-the quantiser's EMA codebook and dead-code counters (like BatchNorm's running statistics): that
-state change is part of the technique, not of the loss.
+``compute_loss`` is pure: a training-mode forward only keeps the quantiser's statistics, and
+:class:`VQVAEModule` applies the EMA codebook / dead-code update once per optimizer step
+(:meth:`~kexue.models.vqvae.quantizer.VectorQuantizer.apply_pending`), so gradient accumulation
+stays exact for the codebook too.
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ class VQVAEModule(KexueModule):
                    "commitment": q.commitment_loss.detach(), "codebook": q.codebook_loss.detach()}
         return loss, metrics
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """The codebook update of this micro-batch's training forward (once, whatever number
-        of times a trick computed the loss: :meth:`VectorQuantizer.apply_pending`)."""
-        super().on_train_batch_end(outputs, batch, batch_idx)
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.model.quantizer.new_micro_batch()
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        """The codebook update of the accumulation window, once per optimizer step (whatever
+        number of times a trick computed the loss: :meth:`VectorQuantizer.apply_pending`)."""
         if self.model.quantizer.apply_pending():
             self.epoch_counts += self.model.quantizer.last_counts
 

@@ -47,7 +47,7 @@ def perplexity_of(counts: Tensor) -> Tensor:
 class VectorQuantizer(nn.Module):
     """Codebook ``embedding`` (K, d) with nearest-neighbour assignment.
 
-    With ``ema=True`` the codebook is a buffer updated once per training step (paper
+    With ``ema=True`` the codebook is a buffer updated once per optimizer step (paper
     appendix A.1, Laplace smoothing as in the DeepMind Sonnet / zalando reference), with ``n_i``
     the batch count and ``s_i`` the sum of the batch's z assigned to code i::
 
@@ -63,16 +63,19 @@ class VectorQuantizer(nn.Module):
     O(eps) per step).
     With ``ema=False`` the codebook is an ``nn.Parameter`` trained by ``codebook_loss``.
 
-    When: :meth:`forward` changes no state; in training mode it keeps the statistics of the
-    step's FIRST training forward (``pending``), and :meth:`apply_pending` -- called once per
-    training micro-batch by the LightningModule (``on_train_batch_end``) -- applies them: EMA
-    step, usage counters, dead-code restarts, ``last_counts``. So a loss computed twice in one
-    step (an adversarial trick's second forward) updates the codebook once, from the clean
-    forward; the update needs nothing the backward or the optimizer step reads (the EMA codebook
-    is a buffer and ``z_q`` a fresh tensor), so applying it after them equals applying it in
-    the forward.
+    When: :meth:`forward` changes no state. In training mode it keeps the statistics of each
+    micro-batch's FIRST training forward (``pending``; :meth:`new_micro_batch` opens the next
+    one), and :meth:`apply_pending` -- called by the LightningModule once per optimizer step
+    (``on_before_optimizer_step``) -- applies the window's statistics as ONE update: EMA step
+    from the summed counts and sums, usage counters, dead-code restarts, ``last_counts``. So a
+    loss computed twice in one micro-batch (an adversarial trick's second forward) updates the
+    codebook once, from the clean forward, and k accumulated micro-batches of b update it
+    exactly as one batch of k*b would (every micro-batch of the window is quantised against the
+    same codebook, as the big batch is). The update needs nothing the backward reads (the EMA
+    codebook is a buffer and ``z_q`` a fresh tensor), so applying it after the backward equals
+    applying it in the forward.
 
-    Dead codes: ``steps_unused`` counts consecutive training steps in which a code got no
+    Dead codes: ``steps_unused`` counts consecutive optimizer steps in which a code got no
     assignment; when it reaches ``dead_code_steps`` (> 0) the code is re-initialised from a random
     encoder output of the current batch (``N_i = 1, m_i = e_i``, counter 0; ``restarts`` counts
     them). Randomness uses the global torch RNG on the module's device.
@@ -110,11 +113,12 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("restarts", torch.zeros((), dtype=torch.long))
         # Counts of the latest applied training step (read by the LightningModule).
         self.register_buffer("last_counts", torch.zeros(codebook_size), persistent=False)
-        # (flat z, indices, counts) of this step's first training forward, not yet applied
-        self.pending: tuple[Tensor, Tensor, Tensor] | None = None
+        # (flat z, indices, counts) of each micro-batch's first training forward, not yet applied
+        self.pending: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._micro_batch_taken = False
 
     def forward(self, z: Tensor) -> QuantizerOutput:
-        """Quantise ``z`` (B, d, H, W). No state changes: in training mode the step's first
+        """Quantise ``z`` (B, d, H, W). No state changes: in training mode the micro-batch's first
         forward keeps its statistics for :meth:`apply_pending`."""
         b, d, h, w = z.shape
         if d != self.code_dim:
@@ -138,20 +142,28 @@ class VectorQuantizer(nn.Module):
             perplexity = perplexity_of(counts)
         z_q = z_q32.to(z.dtype)
         z_q_st = z + (z_q - z).detach()
-        if self.training and self.pending is None:
-            self.pending = (flat.detach(), idx, counts)
+        if self.training and not self._micro_batch_taken:
+            self.pending.append((flat.detach(), idx, counts))
+            self._micro_batch_taken = True
         return QuantizerOutput(z_q_st=z_q_st, z_q=z_q, indices=idx.view(b, h, w),
                                codebook_loss=codebook_loss, commitment_loss=commitment,
                                perplexity=perplexity, counts=counts)
 
+    def new_micro_batch(self) -> None:
+        """The next training forward starts a micro-batch: its statistics are kept."""
+        self._micro_batch_taken = False
+
     @torch.no_grad()
     def apply_pending(self) -> bool:
-        """Apply the kept training forward's update (EMA step, usage counters, dead-code
-        restarts, ``last_counts``); returns whether there was one."""
-        if self.pending is None:
+        """Apply the kept micro-batches' statistics as one update (EMA step, usage counters,
+        dead-code restarts, ``last_counts``); returns whether there were any."""
+        if not self.pending:
             return False
-        flat, idx, counts = self.pending
-        self.pending = None
+        flats, idxs, counts_ = zip(*self.pending)
+        self.pending = []
+        self._micro_batch_taken = False
+        flat, idx = torch.cat(flats), torch.cat(idxs)                        # (N, d), (N,)
+        counts = torch.stack(counts_).sum(0)                                  # (K,)
         self.last_counts.copy_(counts)
         if self.ema:
             self._ema_update(flat, idx, counts)
