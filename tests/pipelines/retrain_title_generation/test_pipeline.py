@@ -36,3 +36,43 @@ def test_title_generator_gate(tmp_path, monkeypatch) -> None:
             assert d["challenger_score"] == d["champion_score"]       # the champion's weights
         else:
             assert d["challenger_score"] < d["champion_score"]
+
+
+def test_a_champion_is_scored_with_its_own_vocabulary() -> None:
+    """Char ids are frequency-ranked, so a later run numbers the same chars differently: the
+    champion must decode the sources re-encoded with ITS vocabulary (before, it read the new
+    run's ids and was scored on garbage). Reference: the same bundle on a test set encoded with
+    its own vocabulary from the start."""
+    import torch
+
+    from kexue.data.corpora.vocab import SPECIAL_TOKENS, CharVocab
+    from kexue.models.title_gen.batching import encode_texts
+    from kexue.models.title_gen.config import DecodeConfig, Seq2SeqConfig
+    from kexue.models.title_gen.model import Seq2Seq
+    from kexue.models.title_gen.training import to_bundle
+    from kexue.pipelines.retrain_title_generation.nodes import _score
+
+    chars = list("abcdefgh")
+    old = CharVocab([*SPECIAL_TOKENS, *chars])
+    new = CharVocab([*SPECIAL_TOKENS, *reversed(chars)])            # same chars, other ids
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=len(old), emb_dim=8, enc_hidden=6, dec_hidden=8,
+                                  heads=2, head_dim=4, smln_hidden=4, out_dim=8,
+                                  cross_attention=False)).eval()
+    bundle = to_bundle(model, "l2r_baseline", {}, itos=list(old.itos))
+    sources = ["abcabc", "hgfe", "dddaaa", "bhbh"]
+    targets = ["abc", "hg", "da", "bh"]
+    dec = DecodeConfig(beam_size=2, max_len=6, batch_size=4)
+
+    def test_set(vocab: CharVocab) -> dict:
+        return {"x": encode_texts(vocab, sources, 16), "source": sources, "target": targets}
+
+    want = _score(bundle, test_set(old), old, dec, 16)             # its own ids from the start
+    assert _score(bundle, test_set(new), new, dec, 16) == want      # the new run's ids
+    legacy = {k: v for k, v in bundle.items() if k != "vocab"}
+    assert _score(legacy, test_set(old), old, dec, 16) == want      # no vocab: the run's, as before
+    assert _score(legacy, test_set(new), new, dec, 16) != want      # what the old path scored
+    short = CharVocab([*SPECIAL_TOKENS, *chars[:5]])
+    nan = _score(legacy, {"x": encode_texts(short, sources, 16), "source": sources,
+                          "target": targets}, short, dec, 16)
+    assert all(v != v for k, v in nan.items() if k != "n")          # unscoreable: NaN, not garbage

@@ -87,10 +87,19 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     return model, history
 
 
-def to_bundle(model: Seq2Seq, kind: str, history: dict[str, Any]) -> dict[str, Any]:
-    """Plain-dict model bundle for ``kexue.io.TorchDataset`` (loads with ``weights_only``)."""
-    return {"kind": kind, "config": dataclasses.asdict(model.cfg),
-            "state_dict": model.state_dict(), "history": dict(history)}
+def to_bundle(model: Seq2Seq, kind: str, history: dict[str, Any],
+              itos: list[str] | None = None) -> dict[str, Any]:
+    """Plain-dict model bundle for ``kexue.io.TorchDataset`` (loads with ``weights_only``).
+
+    ``itos``: the char vocabulary the model was trained with (id -> char), kept with a bundle
+    that outlives its run (a registered champion): char ids are frequency-ranked, so the next
+    run's vocabulary numbers the chars differently.
+    """
+    bundle = {"kind": kind, "config": dataclasses.asdict(model.cfg),
+              "state_dict": model.state_dict(), "history": dict(history)}
+    if itos is not None:
+        bundle["vocab"] = {"itos": list(itos)}
+    return bundle
 
 
 def from_bundle(bundle: dict[str, Any]) -> Seq2Seq:

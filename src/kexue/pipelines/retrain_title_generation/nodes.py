@@ -11,7 +11,7 @@ from typing import Any
 
 from kexue.config import build_config
 from kexue.data.corpora.vocab import CharVocab
-from kexue.models.title_gen.batching import TitleDataset
+from kexue.models.title_gen.batching import TitleDataset, encode_texts
 from kexue.models.title_gen.config import DataConfig, DecodeConfig, Seq2SeqConfig
 from kexue.models.title_gen.evaluation import decode_split
 from kexue.models.title_gen.metrics import generation_metrics
@@ -30,8 +30,8 @@ class RetrainConfig:
     """``params:retrain_title_generation``.
 
     Args:
-        warm_start: Start from the champion's weights when its architecture (and vocabulary
-            size) equals the challenger's.
+        warm_start: Start from the champion's weights when its architecture and its char
+            vocabulary (the same chars under the same ids) equal the challenger's.
         trainer: Keys merged over ``title_generation.trainer``.
         optimizer: Keys merged over ``title_generation.optimizer``.
         gate: :class:`kexue.ops.gate.GateConfig`; metric one of rouge_1, rouge_2, rouge_l,
@@ -44,9 +44,12 @@ class RetrainConfig:
     gate: dict = field(default_factory=lambda: {"metric": "rouge_l"})
 
 
-def train_challenger(encoded: dict[str, Any], champion: dict[str, Any], tg: dict[str, Any],
-                     retrain: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Train an L2R challenger on the current train split (``params:title_generation``)."""
+def train_challenger(encoded: dict[str, Any], champion: dict[str, Any],
+                     title_vocab: dict[str, Any], tg: dict[str, Any], retrain: dict[str, Any],
+                     seed: int) -> dict[str, Any]:
+    """Train an L2R challenger on the current train split (``params:title_generation``); its
+    bundle keeps the run's char vocabulary (``title_vocab``) for later runs to score it with."""
+    itos = list(CharVocab.from_dict(title_vocab).itos)
     cfg = build_config(RetrainConfig, retrain, where=WHERE)
     model_cfg = build_config(Seq2SeqConfig, {**(tg.get("model") or {}),
                                              "vocab_size": encoded["vocab_size"],
@@ -54,7 +57,8 @@ def train_challenger(encoded: dict[str, Any], champion: dict[str, Any], tg: dict
     init = None
     champ = champion.get("bundle") if champion else None
     if cfg.warm_start and champ is not None:
-        if champ.get("config") == asdict(model_cfg):
+        if champ.get("config") == asdict(model_cfg) and (champ.get("vocab") or {}).get(
+                "itos") == itos:
             init = champ["state_dict"]
         else:
             logger.warning("retrain_title_generation: champion v%s differs in architecture or "
@@ -75,12 +79,25 @@ def train_challenger(encoded: dict[str, Any], champion: dict[str, Any], tg: dict
             ema_cfg=build_config(EMAConfig, tg.get("ema"), where=f"{TG}.ema"),
             seed=int(seed), init_state=init, directions="l2r")
     history["warm_started_from"] = champion.get("version") if init is not None else None
-    return to_bundle(model, "l2r_baseline", history)
+    return to_bundle(model, "l2r_baseline", history, itos=itos)
 
 
 def _score(bundle: dict[str, Any], test: dict[str, Any], vocab: CharVocab,
-           dec: DecodeConfig) -> dict[str, float]:
-    ids, _, _ = decode_split(from_bundle(bundle), test["x"], "l2r_beam",
+           dec: DecodeConfig, max_source_len: int) -> dict[str, float]:
+    """Decode the test sources with ``bundle``'s OWN vocabulary when it has one (a champion of
+    an earlier run numbers the chars differently), else with the run's ``vocab``."""
+    x = test["x"]
+    own = (bundle.get("vocab") or {}).get("itos")
+    if own is not None and list(own) != list(vocab.itos):
+        vocab = CharVocab(list(own))
+        x = encode_texts(vocab, [str(t) for t in test["source"]], max_source_len)
+    elif own is None and bundle["config"]["vocab_size"] != len(vocab):
+        logger.warning("retrain_title_generation: a bundle without its vocabulary and with %d "
+                       "ids (this run: %d) cannot be decoded here; it scores NaN",
+                       bundle["config"]["vocab_size"], len(vocab))
+        return {m: float("nan") for m in ("rouge_1", "rouge_2", "rouge_l", "bleu",
+                                          "exact_match")} | {"n": len(x)}
+    ids, _, _ = decode_split(from_bundle(bundle), x, "l2r_beam",
                              beam_size=dec.beam_size, max_len=dec.max_len,
                              batch_size=dec.batch_size)
     return generation_metrics([vocab.decode(r) for r in ids], [str(t) for t in test["target"]])
@@ -91,12 +108,13 @@ def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
                         tg: dict[str, Any]) -> dict[str, Any]:
     """L2R beam decoding of challenger AND champion on the same fixed test split."""
     dec = build_config(DecodeConfig, tg.get("decode"), where=f"{TG}.decode")
+    max_len = build_config(DataConfig, tg.get("data"), where=f"{TG}.data").max_source_len
     vocab = CharVocab.from_dict(title_vocab)
     test = encoded["splits"]["test"]
     with torch_threads(int(tg.get("cpu_threads", 0))):
-        ch = _score(challenger, test, vocab, dec)
+        ch = _score(challenger, test, vocab, dec, max_len)
         cp = None if champion.get("bundle") is None else _score(champion["bundle"], test,
-                                                                vocab, dec)
+                                                                vocab, dec, max_len)
     return {"n_eval": len(test["x"]), "eval_split": "test", "challenger": ch, "champion": cp,
             "champion_version": champion.get("version")}
 

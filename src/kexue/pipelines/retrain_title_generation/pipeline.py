@@ -13,8 +13,9 @@ from kexue.pipelines.retrain_title_generation.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
         Node(train_challenger,
-             inputs=["title_gen_encoded", "title_generation_champion", "params:title_generation",
-                     "params:retrain_title_generation", "params:seed"],
+             inputs=["title_gen_encoded", "title_generation_champion", "title_vocab",
+                     "params:title_generation", "params:retrain_title_generation",
+                     "params:seed"],
              outputs="retrain_title_generation_challenger",
              name="retrain_title_generation_train_challenger_node"),
         Node(evaluate_candidates,
