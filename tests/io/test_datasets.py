@@ -111,3 +111,41 @@ def test_one_line_decoder_numbers_lines_alike_in_every_reader():
         '{"label": "7", "label_desc": "x\u2028y"}\n\n{"label": "8", "label_des": "z"}\n'.encode(),
         "labels.json")                        # a raw U+2028 inside a JSON string: one line
     assert space.names == ["x\u2028y", "z"]
+
+
+def test_checkpoints_of_another_fit_are_moved_aside_not_resumed(tmp_path, monkeypatch):
+    """A run that raised leaves its checkpoints; next week's run with a new learning rate (or
+    new data) resumed them silently and trained on with the OLD optimizer state. The project's
+    own fit_classifier: a matching fit still resumes; a changed one trains from scratch exactly
+    as one with an empty checkpoint folder does, and the old checkpoints survive beside it."""
+    from kexue.io.checkpoints import IDENTITY_FILE, CheckpointStore
+    from kexue.models.mlp import MLPConfig
+    from kexue.models.mlp.training import fit_classifier
+    from kexue.training.config import OptimizerConfig, TrainerConfig
+
+    monkeypatch.setattr(CheckpointStore, "clear", lambda self: None)   # as after a crash
+    g = torch.Generator().manual_seed(0)
+    train = (torch.randn(40, 6, generator=g), torch.randint(0, 3, (40,), generator=g))
+    cfg = MLPConfig(in_dim=6, hidden=(8,), n_classes=3)
+    trainer = TrainerConfig(max_epochs=2, accelerator="cpu", enable_progress_bar=False,
+                            resumable=True)
+    store = CheckpointStore(tmp_path / "ckpt")
+
+    def fit(lr: float, checkpoints=store):
+        return fit_classifier(train, None, cfg, OptimizerConfig(lr=lr), trainer, 10, 0,
+                              checkpoints=checkpoints)
+
+    first = fit(1e-3)
+    assert store.candidates() and (store.path / IDENTITY_FILE).is_file()
+    again = fit(1e-3)                       # same fit: resumes from its last epoch, no new step
+    assert not list(tmp_path.glob("ckpt.stale-*"))                  # same identity: kept
+    for k, v in first.module.state_dict().items():
+        assert torch.equal(again.module.state_dict()[k], v)
+    changed = fit(0.5)
+    fresh = fit(0.5, checkpoints=CheckpointStore(tmp_path / "empty"))   # resumable, no history
+    for k, v in fresh.module.state_dict().items():
+        torch.testing.assert_close(changed.module.state_dict()[k], v, rtol=0, atol=0)
+    assert not torch.equal(changed.module.state_dict()["model.net.0.weight"],
+                           first.module.state_dict()["model.net.0.weight"])
+    stale = sorted(tmp_path.glob("ckpt.stale-*"))
+    assert len(stale) == 1 and list(stale[0].glob("*.ckpt"))   # kept, not deleted

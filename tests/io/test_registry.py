@@ -17,8 +17,11 @@ def registry(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)             # kedro-mlflow sets a process-wide registry URI
+    mlflow.set_experiment("registry-test")   # not the active experiment of an earlier session
     yield uri
     mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
 
 
 def _decision(value: float, promote: bool) -> dict:
@@ -42,8 +45,10 @@ def test_an_unreachable_registry_stops_the_run_instead_of_promoting(monkeypatch)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     mlflow.set_tracking_uri("http://127.0.0.1:9")          # nothing listens there
+    mlflow.set_registry_uri("http://127.0.0.1:9")
     try:
         with pytest.raises(DatasetError, match="stops instead of promoting"):
             ChampionDataset(model_name="m").load()
     finally:
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)

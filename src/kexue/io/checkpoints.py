@@ -7,13 +7,17 @@ checkpoint that loads (a truncated or corrupt one is renamed ``*.corrupt`` with 
 previous one is used, or training starts from scratch: never a crash loop; a file the system
 cannot read -- permissions, a disk error -- stops the run and stays in place) and clear the folder
 once the node has finished (the next scheduled run must train afresh, not "resume" a finished run).
+Checkpoints written by a different fit (another config, seed or training data: ``fit_identity.json``)
+are moved aside, never resumed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +70,50 @@ class CheckpointStore:
             return ckpt
         return None
 
+    def match_identity(self, identity: dict[str, Any]) -> None:
+        """Keep the checkpoints only if they belong to this fit.
+
+        ``identity`` (JSON-able: model class and shapes, trainer / optimizer settings, seed,
+        a digest of the training data) is written beside the checkpoints. When checkpoints are
+        there but were written for another identity (or for none, by an older version), a
+        resume would silently continue THAT fit -- old learning rate, old data -- so they are
+        moved to a sibling folder ``<name>.stale-<UTC time>`` (nothing is deleted) with a
+        warning naming what changed, and this fit starts afresh.
+        """
+        ident = json.dumps(identity, sort_keys=True, default=str)
+        marker = self.path / IDENTITY_FILE
+        old = marker.read_text(encoding="utf-8") if marker.is_file() else None
+        if self.candidates() and old != ident:
+            stale = self.path.with_name(
+                f"{self.path.name}.stale-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            shutil.move(str(self.path), str(stale))
+            changed = _changed_keys(json.loads(old) if old else {}, identity)
+            logger.warning("checkpoints in %s were written by another fit (changed: %s); moved "
+                           "to %s, training from scratch", self.path, ", ".join(changed) or
+                           "no identity recorded", stale)
+        self.path.mkdir(parents=True, exist_ok=True)
+        marker.write_text(ident, encoding="utf-8")
+
     def clear(self) -> None:
         """Remove the folder after a finished fit."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+IDENTITY_FILE = "fit_identity.json"
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any], where: str = "") -> list[str]:
+    """Dotted keys whose values differ between two identities."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        dotted = f"{where}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changed_keys(a, b, dotted + ".")
+        elif json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True,
+                                                                          default=str):
+            out.append(dotted)
+    return out
 
 
 class CheckpointDirDataset(AbstractDataset[None, CheckpointStore]):

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from kexue.training.config import TrainerConfig
 from kexue.training.history import EpochMetrics
-from kexue.training.resume import ResumePlan
+from kexue.training.resume import ResumePlan, fit_identity
 from kexue.training.trainer import build_trainer
 
 
@@ -24,7 +24,8 @@ def fit_tensors(module: L.LightningModule, data: torch.Tensor, batch_size: int,
     Returns:
         ``(trainer, epoch rows of EpochMetrics, wall seconds of the fit)``.
     """
-    plan = ResumePlan(checkpoints, len(data), seed)
+    plan = ResumePlan(checkpoints, len(data), seed,
+                      identity=fit_identity(module, trainer_cfg, data))
     loader = DataLoader(TensorDataset(data), batch_size=batch_size, drop_last=drop_last,
                         **trainer_cfg.loader_kwargs(), **plan.loader_kwargs(shuffle=True))
     epochs = EpochMetrics()

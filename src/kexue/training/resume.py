@@ -103,9 +103,13 @@ class ResumePlan:
         n: Training-set size.
         seed: The fit's seed.
         per_item: Hand ``(seed, epoch, index)`` to the Dataset (:class:`EpochIndexSampler`).
+        identity: What else makes this fit this fit (:func:`fit_identity`): checkpoints of
+            another identity are moved aside instead of resumed
+            (:meth:`~kexue.io.checkpoints.CheckpointStore.match_identity`).
     """
 
-    def __init__(self, checkpoints: Any, n: int, seed: int, per_item: bool = False) -> None:
+    def __init__(self, checkpoints: Any, n: int, seed: int, per_item: bool = False,
+                 identity: dict[str, Any] | None = None) -> None:
         self.store = checkpoints
         self.callbacks: list[L.Callback] = []
         self.trainer_overrides: dict[str, Any] = {}
@@ -115,6 +119,11 @@ class ResumePlan:
             self.sampler = (EpochIndexSampler if per_item else EpochSeededSampler)(n, seed)
             self.callbacks = [StepSeed(seed), checkpointing(checkpoints.path)]
             self.trainer_overrides = {"enable_checkpointing": True}
+            from kexue.launch import is_rank_zero
+
+            if is_rank_zero():   # one process moves stale checkpoints aside
+                checkpoints.match_identity({"n": int(n), "seed": int(seed),
+                                            "per_item": per_item, **(identity or {})})
             found = checkpoints.resumable()
             self.ckpt_path = str(found) if found else None
 
@@ -129,3 +138,43 @@ class ResumePlan:
 
         if self.store is not None and is_rank_zero():
             self.store.clear()
+
+
+def fit_identity(module: torch.nn.Module, trainer_cfg: Any, data: Any = None) -> dict[str, Any]:
+    """What a resumed fit must share with the killed one besides ``n`` and ``seed``: the
+    module's class and parameter shapes, its optimizer settings (``optim_cfg``), the trainer
+    settings, and a digest of the training data (:func:`data_digest`)."""
+    import dataclasses
+
+    optim = getattr(module, "optim_cfg", None)
+    return {
+        "module": type(module).__qualname__,
+        "shapes": {k: list(v.shape) for k, v in module.state_dict().items()
+                   if isinstance(v, torch.Tensor)},    # (not extra state such as NVAE's)
+        "optimizer": dataclasses.asdict(optim) if dataclasses.is_dataclass(optim) else None,
+        "trainer": dataclasses.asdict(trainer_cfg) if dataclasses.is_dataclass(trainer_cfg)
+        else None,
+        "data": None if data is None else data_digest(data),
+    }
+
+
+def data_digest(data: Any) -> str:
+    """sha256 of tensors (their bytes), of sequences holding tensors, or of anything's
+    ``repr`` (nested id lists, texts)."""
+    import hashlib
+
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            h.update(str((x.dtype, tuple(x.shape))).encode())
+            h.update(x.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(x, (list, tuple)) and any(isinstance(i, torch.Tensor) for i in x):
+            h.update(f"[{len(x)}".encode())
+            for item in x:
+                feed(item)
+        else:                   # id lists, texts: one repr (fast for nested lists of ints)
+            h.update(repr(x).encode())
+
+    feed(data)
+    return h.hexdigest()

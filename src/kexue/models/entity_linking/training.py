@@ -29,7 +29,7 @@ from kexue.models.entity_linking.vocab import CharVocab
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.ema import EMA
 from kexue.training.history import EpochMetrics
-from kexue.training.resume import ResumePlan
+from kexue.training.resume import ResumePlan, fit_identity
 from kexue.training.trainer import build_trainer
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,11 @@ def train_model(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFra
     dataset = LinkingTrainDataset(examples, resources, matcher)
     module = EntityLinkingModule(len(vocab), model_cfg, optim_cfg, word_vectors=vectors)
     epochs = EpochMetrics()
-    plan = ResumePlan(checkpoints, len(dataset), seed, per_item=True)
+    data = [(ex.item.text, ex.gold) for ex in examples]
+    plan = ResumePlan(checkpoints, len(dataset), seed, per_item=True, identity={
+        **fit_identity(module, trainer_cfg, data), "model_config": to_dict(model_cfg),
+        "data_config": to_dict(data_cfg), "adversarial": to_dict(adversarial_cfg),
+        "ema": to_dict(ema_cfg)})
     loader = DataLoader(dataset, batch_size=data_cfg.batch_size, collate_fn=collate,
                         **trainer_cfg.loader_kwargs(), **plan.loader_kwargs(shuffle=True))
     trainer = build_trainer(trainer_cfg, adversarial_cfg, ema_cfg,

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from kexue.models.mlp.model import MLPClassifier, MLPConfig
 from kexue.training.config import OptimizerConfig, TrainerConfig
 from kexue.training.history import EpochMetrics
-from kexue.training.resume import ResumePlan
+from kexue.training.resume import ResumePlan, data_digest, fit_identity
 from kexue.training.trainer import build_trainer
 
 HISTORY_COLUMNS = ["epoch", "optimizer_steps", "train_loss", "train_acc", "val_loss", "val_acc"]
@@ -92,7 +92,9 @@ def fit_classifier(
     module = MLPClassifier(model_cfg, optim_cfg)
     if init_state is not None:
         module.model.load_state_dict(init_state)
-    plan = ResumePlan(checkpoints, len(train[0]), seed)
+    plan = ResumePlan(checkpoints, len(train[0]), seed, identity={
+        **fit_identity(module, trainer_cfg, list(train)), "batch_size": batch_size,
+        "init": None if init_state is None else data_digest(list(init_state.values()))})
     train_loader = DataLoader(TensorDataset(*train), batch_size=batch_size,
                               **trainer_cfg.loader_kwargs(),
                               **plan.loader_kwargs(**_shuffle(trainer_cfg, seed)))

@@ -17,7 +17,7 @@ from kexue.models.title_gen.model import Seq2Seq
 from kexue.models.title_gen.module import TitleGenModule, evaluate_ce
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.history import EpochMetrics
-from kexue.training.resume import ResumePlan
+from kexue.training.resume import ResumePlan, data_digest, fit_identity
 from kexue.training.trainer import build_trainer
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,13 @@ def fit_seq2seq(model_cfg: Seq2SeqConfig, train_ds: TitleDataset, val_ds: TitleD
     module = TitleGenModule(model_cfg, optim_cfg, directions)
     if init_state is not None:
         module.model.load_state_dict(init_state)
-    plan = ResumePlan(checkpoints, len(train_ds), seed, per_item=mix_gold > 0)
+    plan = ResumePlan(checkpoints, len(train_ds), seed, per_item=mix_gold > 0, identity={
+        **fit_identity(module, trainer_cfg, [train_ds.sources, train_ds.titles, train_ds.ctx_l2r,
+                                             train_ds.ctx_r2l]),
+        "model_config": dataclasses.asdict(model_cfg), "batch_size": batch_size,
+        "adversarial": dataclasses.asdict(adversarial_cfg), "ema": dataclasses.asdict(ema_cfg),
+        "mix_gold": mix_gold, "directions": directions,
+        "init": None if init_state is None else data_digest(list(init_state.values()))})
     train_loader = DataLoader(train_ds, batch_size=batch_size,
                               collate_fn=Collate(mix_gold=mix_gold, seed=seed),
                               **trainer_cfg.loader_kwargs(), **plan.loader_kwargs(shuffle=True))
