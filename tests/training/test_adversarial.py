@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -378,3 +379,21 @@ def test_fgm_keeps_clean_grads_of_a_micro_batch_without_embedding_gradient(mode:
     expected = [p.detach() - g for p, g in zip(initial.head.parameters(), grads)]
     _assert_params(model.head, expected)
     assert not torch.equal(model.head.weight, initial.head.weight)
+
+
+def test_epsilon_defaults_to_sus_value_per_method() -> None:
+    """Su: FGM epsilon 0.5 in his IFLYTEK config; the gradient penalty epsilon 1 (techniques §6).
+    A single shared default of 0.5 gave the penalty half its weight when a conf switched to gp."""
+    from kexue.config import build_config
+
+    assert AdversarialConfig(method="gp").epsilon == 1.0
+    assert AdversarialConfig(method="fgm").epsilon == 0.5
+    assert AdversarialConfig(method="gp", epsilon=0.25).epsilon == 0.25
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "conf" / "base"
+    for conf in ("title_generation", "entity_linking"):
+        text = (root / f"parameters_{conf}.yml").read_text(encoding="utf-8")
+        params = yaml.safe_load(text)[conf]["adversarial"]
+        cfg = build_config(AdversarialConfig, {**params, "method": "gp"}, where=conf)
+        assert cfg.epsilon == 1.0, conf

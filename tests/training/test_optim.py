@@ -60,3 +60,26 @@ def test_unknown_scheduler():
     cfg = OptimizerConfig(name="sgd", scheduler="poly")
     with pytest.raises(ConfigError, match="scheduler"):
         build_scheduler(cfg, build_optimizer(cfg, _params()), 10)
+
+
+def test_adafactor_relative_step_can_be_configured() -> None:
+    """``lr: null`` reaches AdaFactor's relative step (it was refused as 'expected a number');
+    every other optimizer, and a scheduler on top of it, are refused naming the fix."""
+    from kexue.config import build_config
+    from kexue.training.adafactor import AdaFactor
+
+    cfg = build_config(OptimizerConfig, {"name": "adafactor", "lr": None}, where="optimizer")
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(200, 130), torch.nn.Linear(200, 130)
+    b.load_state_dict(a.state_dict())
+    ours, ref = build_optimizer(cfg, a.parameters()), AdaFactor(b.parameters(), lr=None)
+    x = torch.randn(8, 200)
+    for model, opt in ((a, ours), (b, ref)):
+        model(x).square().mean().backward()
+        opt.step()
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="only AdaFactor understands"):
+        build_config(OptimizerConfig, {"name": "adam", "lr": None}, where="optimizer")
+    with pytest.raises(ConfigError, match="scheduler: constant"):
+        build_config(OptimizerConfig, {"name": "adafactor", "lr": None,
+                                       "scheduler": "cosine_warmup"}, where="optimizer")

@@ -4,7 +4,7 @@ YAML shape (under each pipeline's parameters)::
 
     trainer:       {max_epochs: 3, accumulate_grad_batches: 1, accelerator: auto, ...}
     optimizer:     {name: adam, lr: 1.0e-3, weight_decay: 0.0, scheduler: constant, kwargs: {}}
-    adversarial:   {method: none|fgm|gp, epsilon: 0.5, mode: su|sum, embedding: embedding}
+    adversarial:   {method: none|fgm|gp, epsilon: null (fgm 0.5, gp 1), mode: su|sum, embedding: embedding}
     ema:           {decay: 0.0}          # 0 disables; e.g. 0.999 keeps an EMA copy for evaluation
 """
 
@@ -78,11 +78,26 @@ class OptimizerConfig:
     """Optimizer and LR schedule; ``name`` and ``scheduler`` index the tables in ``optim.py``."""
 
     name: str = "adam"
-    lr: float = 1e-3
+    lr: float | None = 1e-3   # null: AdaFactor's relative step min(1/sqrt(t), 1e-2) (Su / paper)
     weight_decay: float = 0.0
     kwargs: dict = field(default_factory=dict)   # extra optimizer arguments (e.g. beta1)
     scheduler: str = "constant"                  # constant | linear_warmup | cosine_warmup
     warmup_steps: int = 0
+
+    def validate(self) -> None:
+        if self.lr is None and self.name != "adafactor":
+            raise ValueError(f"optimizer.lr is null, which only AdaFactor understands (its "
+                             f"relative step), but optimizer.name is {self.name!r}. Fix: give "
+                             "a learning rate, or use name: adafactor")
+        if self.lr is None and self.scheduler != "constant":
+            raise ValueError("optimizer.lr: null (AdaFactor's relative step) has no base rate "
+                             f"for scheduler {self.scheduler!r} to scale. Fix: scheduler: "
+                             "constant, or give a learning rate")
+
+
+# Su's epsilon per method when none is set: FGM 0.5 (his IFLYTEK/TNEWS config; the function's
+# own default is 1), the gradient penalty 1 (``total = loss + 0.5 * epsilon * gp``, epsilon = 1).
+DEFAULT_EPSILON = {"fgm": 0.5, "gp": 1.0}
 
 
 @dataclass
@@ -90,9 +105,13 @@ class AdversarialConfig:
     """Adversarial training on the token embedding (callbacks in ``adversarial.py``)."""
 
     method: str = "none"          # none | fgm | gp
-    epsilon: float = 0.5
+    epsilon: float | None = None  # None: Su's value for the method (DEFAULT_EPSILON)
     mode: str = "su"              # fgm only: su (adversarial grad only) | sum (clean + adv)
     embedding: str = "embedding"  # dotted submodule path of the nn.Embedding to perturb
+
+    def __post_init__(self) -> None:
+        if self.epsilon is None:
+            self.epsilon = DEFAULT_EPSILON.get(self.method, 0.5)
 
     def validate(self) -> None:
         if self.method not in ("none", "fgm", "gp"):

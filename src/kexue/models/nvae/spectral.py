@@ -10,6 +10,10 @@ last iterations (``Tensor._version``: every optimizer step), i.e. once per train
 iterations run without gradient; ``sigma = u^T W v`` is differentiable in ``W``, which is the
 gradient NVAE uses. So the state does not depend on how often the loss is computed: a second
 loss of the same step (an adversarial trick) and evaluation (``update=False``) only read it.
+
+Scope: every Conv2d AND every Linear, so the squeeze-and-excitation Linears of the cells are in
+the sum too. NVIDIA's NVAE collects its convolution layers (its SE blocks are Linear), as far as
+we read it: if so, this sum has a few more, small terms than the paper's.
 """
 
 from __future__ import annotations

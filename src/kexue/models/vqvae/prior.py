@@ -3,8 +3,12 @@
 Both priors map teacher-forced codes (B, H, W) to logits (B, K, H, W) such that the logits at
 raster position ``t = i * W + j`` depend only on the codes at positions ``< t``:
 
-* :class:`PixelAttPrior` -- Su's "PixelAtt": causal multi-head self-attention over the flattened
-  sequence, shifted right behind a start token (id K), with row + column position embeddings.
+* :class:`PixelAttPrior` -- after Su's "PixelAtt": causal multi-head self-attention over the
+  flattened sequence, shifted right behind a start token (id K), with row + column position
+  embeddings. DEVIATION from Su's commented block (``4 x [LayerNorm, causal 8-head x 32
+  attention, Dense(256, relu), residual]``): each block here is a standard pre-LN transformer
+  block (attention with q/k/v biases and an output projection, then a second LayerNorm and a
+  residual MLP 256 -> 1024 -> 256), so it has more parameters and is not his exact function.
 * :class:`GatedPixelCNNPrior` -- gated PixelCNN with vertical and horizontal stacks (van den Oord
   et al. 2016). The vertical stack sees only rows above, the horizontal stack only pixels to the
   left in the current row; it keeps the paper's receptive field, never any future position.
@@ -54,7 +58,8 @@ class AttBlock(nn.Module):
 
 
 class PixelAttPrior(nn.Module):
-    """Su's PixelAtt prior: a causal transformer over the raster sequence of codes.
+    """A PixelAtt prior after Su: a causal transformer over the raster sequence of codes (the
+    blocks are standard pre-LN transformer blocks, not Su's exact block: module docstring).
 
     The input at position t is the code at t-1 (the start token K at t = 0) plus the row and
     column embeddings of position t; the output at t predicts the code at t.

@@ -101,6 +101,8 @@ class VectorQuantizer(nn.Module):
         self.decay = decay
         self.eps = eps
         self.dead_code_steps = dead_code_steps
+        # U(-1/K, 1/K) as in zalando's PyTorch VQ-VAE reference; Su's Keras
+        # code uses 'uniform', i.e. U(-0.05, 0.05): about 3x wider at K = 64 (a deviation)
         init = torch.empty(codebook_size, code_dim).uniform_(-1.0 / codebook_size,
                                                               1.0 / codebook_size)  # (K, d)
         if ema:
