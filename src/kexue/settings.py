@@ -26,9 +26,11 @@ from kexue.launch import is_rank_zero
 HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), DistributedRankHooks(),
          MlflowTrackingHooks(), RunManifestHooks(), ReportingHooks())
 
-# torchrun / srun start every rank as its own `kedro run`: only global rank 0 opens an MLflow run.
+# torchrun / srun start every rank as its own `kedro run`: only global rank 0 opens an MLflow run
+# or writes kedro-viz's run statistics (.viz/*.json).
 # (pluggy reports the distribution as "kedro_mlflow"; both spellings are listed)
-DISABLE_HOOKS_FOR_PLUGINS = () if is_rank_zero() else ("kedro_mlflow", "kedro-mlflow")
+NON_ZERO_RANK_PLUGINS = ("kedro_mlflow", "kedro-mlflow", "kedro-viz", "kedro_viz")
+DISABLE_HOOKS_FOR_PLUGINS = () if is_rank_zero() else NON_ZERO_RANK_PLUGINS
 
 # The user's MLFLOW_TRACKING_URI, read once at start-up: mlflow.set_tracking_uri() exports the
 # variable itself, so reading it later would carry one project's store into the next session.

@@ -134,3 +134,15 @@ def test_plain_ddp_is_refused_unless_an_external_launcher_started_the_ranks(
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert build_config(TrainerConfig, {"strategy": "ddp"}, where="tricks.trainer").strategy == "ddp"
+
+
+def test_non_zero_ranks_load_no_plugin_hook_that_writes() -> None:
+    """Every installed plugin hook that writes files (kedro-mlflow's run, kedro-viz's .viz
+    statistics) is disabled on ranks > 0 (telemetry is off by consent)."""
+    from importlib.metadata import entry_points
+
+    from kexue.settings import NON_ZERO_RANK_PLUGINS
+
+    dists = {e.dist.name for e in entry_points(group="kedro.hooks")}
+    assert dists - {"kedro-telemetry"} <= set(NON_ZERO_RANK_PLUGINS)
+    assert {"kedro-viz", "kedro_mlflow"} <= dists      # the check is not vacuous here
