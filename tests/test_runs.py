@@ -108,3 +108,22 @@ def test_list_runs_names_an_unreadable_manifest_and_keeps_the_others(tmp_path):
         ("2026-01-01T00.00.00.000Z", "ok"), ("2026-01-02T00.00.00.000Z", "unreadable")]
     plain = DataCatalog({R.MANIFEST: JSONDataset(filepath=str(tmp_path / "plain.json"))})
     assert R.list_runs(plain) == []                         # unversioned, before its first run
+
+
+def test_rerun_pins_only_what_load_versions_accepts(tmp_path):
+    """Kedro refuses --load-versions for runtime catch-all datasets (the re-run never started):
+    explicit entries and factory patterns are pinned, the rest is reported, not passed."""
+    from kedro.io import DataCatalog
+
+    catalog = DataCatalog.from_config({
+        "explicit": {"type": "pickle.PickleDataset", "filepath": str(tmp_path / "a.pkl"),
+                     "versioned": True},
+        "{name}_scores": {"type": "pickle.PickleDataset",
+                          "filepath": str(tmp_path / "{name}.pkl"), "versioned": True}})
+    ok, refused = R.pinnable(catalog, {"explicit": "V1", "tricks_scores": "V2", "loose": "V3"})
+    assert ok == {"explicit": "V1", "tricks_scores": "V2"} and refused == {"loose": "V3"}
+    # the reference: Kedro itself accepts the pattern-matched name and refuses the loose one
+    with pytest.raises(Exception, match="'load_versions' keys \\[loose\\]"):
+        DataCatalog.from_config({"{name}_scores": {"type": "pickle.PickleDataset",
+                                                   "filepath": str(tmp_path / "{name}.pkl")}},
+                                load_versions={"tricks_scores": "V2", "loose": "V3"})

@@ -99,7 +99,12 @@ def rerun(version: str, env: str | None, pipelines: str, from_nodes: str, dry_ru
         pipe = sum((registry[n] for n in names), Pipeline([]))
         if starts:
             pipe = pipe.from_nodes(*starts)
-        pins = R.pinned_inputs(manifest, pipe.inputs())
+        catalog = session.load_context().catalog
+        pins, unpinned = R.pinnable(catalog, R.pinned_inputs(manifest, pipe.inputs()))
+        for name, seen in unpinned.items():
+            click.echo(f"warning: {name} (version {seen} in that run) is a catch-all dataset "
+                       "that --load-versions cannot pin; the re-run reads its latest version. "
+                       "Fix: declare it in conf/<env>/catalog.yml to pin it", err=True)
         click.echo(" ".join(R.rerun_command(env, names, starts, pins)))
         if not dry_run:
             session.run(pipeline_names=names, from_nodes=starts or None, load_versions=pins)

@@ -107,6 +107,16 @@ def pinned_inputs(manifest: dict[str, Any], free_inputs: Iterable[str]) -> dict[
     return {name: version for name, version in seen.items() if version}
 
 
+def pinnable(catalog: Any, pins: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Split ``pins`` into what ``--load-versions`` accepts (an explicit catalog entry or a
+    dataset factory pattern) and what it refuses (runtime catch-all datasets: Kedro raises
+    ``DatasetNotFoundError`` for them, so a re-run with them pinned never started)."""
+    resolver = catalog.config_resolver
+    ok = {n: v for n, v in pins.items()
+          if n in resolver.config or resolver.match_dataset_pattern(n)}
+    return ok, {n: v for n, v in pins.items() if n not in ok}
+
+
 def rerun_command(env: str | None, pipelines: list[str], from_nodes: list[str],
                   pins: dict[str, str]) -> list[str]:
     """The equivalent ``kedro run`` command line (printed by ``kedro runs rerun``)."""
