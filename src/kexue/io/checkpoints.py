@@ -87,7 +87,7 @@ class CheckpointStore:
             stale = self.path.with_name(
                 f"{self.path.name}.stale-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
             shutil.move(str(self.path), str(stale))
-            changed = _changed_keys(json.loads(old) if old else {}, identity)
+            changed = _changed_keys(json.loads(old) if old else {}, json.loads(ident))
             logger.warning("checkpoints in %s were written by another fit (changed: %s); moved "
                            "to %s, training from scratch", self.path, ", ".join(changed) or
                            "no identity recorded", stale)
@@ -103,16 +103,14 @@ IDENTITY_FILE = "fit_identity.json"
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], where: str = "") -> list[str]:
-    """Dotted keys whose values differ between two identities."""
+    """Dotted keys whose values differ between two identities (both parsed from JSON)."""
     out = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
-        dotted = f"{where}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _changed_keys(a, b, dotted + ".")
-        elif json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True,
-                                                                          default=str):
-            out.append(dotted)
+            out += _changed_keys(a, b, f"{where}{key}.")
+        elif a != b:
+            out.append(f"{where}{key}")
     return out
 
 

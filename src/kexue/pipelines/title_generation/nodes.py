@@ -74,9 +74,8 @@ def _top(params: dict[str, Any]) -> Parameters:
 
 
 def _configs(params: dict[str, Any]) -> dict[str, Any]:
-    top = _top(params)
     return {
-        "top": top,
+        "top": _top(params),
         "data": build_config(DataConfig, params.get("data"), where=f"{P}.data"),
         "trainer": build_config(TrainerConfig, params.get("trainer"), where=f"{P}.trainer"),
         "optim": build_config(OptimizerConfig, params.get("optimizer"), where=f"{P}.optimizer"),
