@@ -115,5 +115,5 @@ def test_the_gpu_env_has_its_own_mlflow_store_and_registry(monkeypatch) -> None:
         assert server["mlflow_tracking_uri"] == server["mlflow_registry_uri"]
         uris[env] = server["mlflow_tracking_uri"]
         assert loader["mlflow"]["tracking"]["experiment"]["name"] == "kexue"   # soft merge
-    assert uris["local"].endswith("/mlflow.db") and uris["gpu"].endswith("/data/gpu/mlflow.db")
+    assert uris["local"].endswith("/mlflow.db") and uris["gpu"].endswith("/mlflow-gpu.db")
     assert uris["local"] != uris["gpu"]

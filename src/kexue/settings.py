@@ -36,18 +36,6 @@ DISABLE_HOOKS_FOR_PLUGINS = () if is_rank_zero() else NON_ZERO_RANK_PLUGINS
 # variable itself, so reading it later would carry one project's store into the next session.
 _USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 
-
-
-def _tracking_uri(filename: str) -> str:
-    """``$MLFLOW_TRACKING_URI`` if the user set one, else the absolute sqlite URI of
-    ``filename`` (its folder created: ``data/gpu/`` does not exist on a fresh clone)."""
-    if _USER_TRACKING_URI:
-        return _USER_TRACKING_URI
-    path = os.path.abspath(filename)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return f"sqlite:///{path}"
-
-
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -60,5 +48,8 @@ CONFIG_LOADER_ARGS = {
     # an ABSOLUTE sqlite URI of that file in the directory kedro runs from (the project root):
     # MLflow caches stores by URI, so a relative sqlite:///mlflow.db would keep writing to the
     # first project of a process.
-    "custom_resolvers": {"kx.tracking_uri": lambda filename="mlflow.db": _tracking_uri(filename)},
+    "custom_resolvers": {
+        "kx.tracking_uri": lambda filename="mlflow.db": (
+            _USER_TRACKING_URI or f"sqlite:///{os.path.abspath(filename)}"),
+    },
 }
