@@ -52,3 +52,49 @@ def test_an_unreachable_registry_stops_the_run_instead_of_promoting(monkeypatch)
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+
+
+def _versions(name: str) -> list[str]:
+    from mlflow import MlflowClient
+
+    return sorted(str(m.version) for m in MlflowClient().search_model_versions(f"name='{name}'"))
+
+
+def test_a_retried_gate_task_registers_its_challenger_once(registry, monkeypatch):
+    """An Airflow retry re-runs the gate task on the persisted challenger: before, the first try
+    created version 1 and failed on the alias, and the retry created version 2 (a duplicate)."""
+    from mlflow import MlflowClient
+
+    from kexue.io.registry import DIGEST_TAG, bundle_digest
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("injected: the worker died after creating the version")
+
+    decision = _decision(1.0, promote=True)
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", boom)
+    with pytest.raises(DatasetError, match="injected"):       # Kedro wraps save errors
+        RegistryDecisionDataset(model_name="m").save(decision)
+    monkeypatch.undo()
+    assert _versions("m") == ["1"] and ChampionDataset(model_name="m").load()["version"] is None
+    RegistryDecisionDataset(model_name="m").save(_decision(1.0, promote=True))   # the retry
+    assert _versions("m") == ["1"]
+    assert ChampionDataset(model_name="m").load()["version"] == "1"
+    tags = MlflowClient().get_model_version("m", "1").tags
+    assert tags[DIGEST_TAG] == bundle_digest({"w": torch.tensor([1.0])})
+    RegistryDecisionDataset(model_name="m").save(_decision(2.0, promote=False))  # new content
+    assert _versions("m") == ["1", "2"]
+    assert ChampionDataset(model_name="m").load()["version"] == "1"
+
+
+def test_bundle_digest_follows_content_not_construction() -> None:
+    from kexue.io.registry import bundle_digest
+
+    a = {"config": {"h": 4, "d": [1, 2]}, "state_dict": {"w": torch.arange(6.0).view(2, 3)}}
+    b = {"state_dict": {"w": torch.arange(6.0).view(2, 3).t().contiguous().t()},
+         "config": {"d": [1, 2], "h": 4}}                     # other key order, strided copy
+    assert bundle_digest(a) == bundle_digest(b)
+    c = {**a, "state_dict": {"w": torch.arange(6.0).view(2, 3).clone()}}
+    c["state_dict"]["w"][1, 2] = 5.0000005                    # one float off in the last bits
+    assert bundle_digest(a) != bundle_digest(c)
+    assert bundle_digest(a) != bundle_digest({**a, "config": {"h": 4, "d": [1, 3]}})
+    assert bundle_digest({"w": torch.zeros(2)}) != bundle_digest({"w": torch.zeros(2, 1)})

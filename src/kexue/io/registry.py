@@ -10,13 +10,18 @@ artifact of the run that trained it. The serving model is the version carrying t
 * :class:`RegistryDecisionDataset` (save-only): registers the challenger (a new version, tagged
   with the gate's decision, scores and reason) and moves the alias ONLY when the decision says
   so. Moving the alias is the last call, so a run that fails anywhere before leaves the champion
-  exactly as it was.
+  exactly as it was. Saving is retry-safe: each version is tagged with its bundle's content
+  digest (:func:`bundle_digest`), and a bundle already registered (an Airflow retry of the gate
+  task after the version was created, or a bit-identical challenger) is not registered again;
+  the decision's alias move is applied to the existing version.
 
 Both use the tracking / registry URI that kedro-mlflow set (``conf/<env>/mlflow.yml``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -26,6 +31,35 @@ import torch
 from kedro.io import AbstractDataset, DatasetError
 
 BUNDLE_FILE = "bundle.pt"
+DIGEST_TAG = "bundle_sha256"
+logger = logging.getLogger(__name__)
+
+
+def bundle_digest(bundle: Any) -> str:
+    """SHA-256 of a bundle's content: tensors by dtype, shape and bytes, dict keys in sorted
+    order, other leaves by ``repr``. Equal for equal bundles in any process (``torch.save``'s
+    bytes are not promised to be)."""
+    h = hashlib.sha256()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(b"D%d" % len(x))
+            for k in sorted(x, key=repr):
+                h.update(repr(k).encode())
+                walk(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(b"L%d" % len(x))
+            for v in x:
+                walk(v)
+        else:
+            h.update(f"V{x!r}".encode())
+
+    walk(bundle)
+    return h.hexdigest()
 
 
 def _client() -> Any:
@@ -103,12 +137,37 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
         self.metadata = metadata
 
     def save(self, data: dict[str, Any]) -> None:
-        import mlflow
         from mlflow.exceptions import MlflowException
 
         for key in ("bundle", "promote", "tags"):
             if key not in data:
                 raise DatasetError(f"RegistryDecisionDataset needs {key!r} in the decision")
+        digest = bundle_digest(data["bundle"])
+        client = _client()
+        try:
+            client.get_registered_model(self._name)
+        except MlflowException:
+            client.create_registered_model(self._name)
+        version = self._registered(client, digest)
+        if version is not None:
+            logger.warning("%s: this challenger is already registered as version %s (%s %s: a "
+                           "retried gate task, or a bit-identical challenger); not registering "
+                           "it again", self._name, version, DIGEST_TAG, digest[:12])
+        else:
+            version = self._register(client, data, digest)
+        if data["promote"]:
+            client.set_registered_model_alias(self._name, self._alias, version)
+
+    def _registered(self, client: Any, digest: str) -> str | None:
+        """The version already holding a bundle with this digest, if any."""
+        for mv in client.search_model_versions(f"name='{self._name}'"):
+            if (mv.tags or {}).get(DIGEST_TAG) == digest:
+                return str(mv.version)
+        return None
+
+    def _register(self, client: Any, data: dict[str, Any], digest: str) -> str:
+        import mlflow
+
         started = mlflow.active_run() is None
         run = mlflow.start_run() if started else mlflow.active_run()
         try:
@@ -117,16 +176,10 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
                 path = Path(tmp) / BUNDLE_FILE
                 torch.save(data["bundle"], path)
                 mlflow.log_artifact(str(path), artifact_dir)
-            client = _client()
-            try:
-                client.get_registered_model(self._name)
-            except MlflowException:
-                client.create_registered_model(self._name)
-            tags = {str(k): str(v) for k, v in data["tags"].items()}
+            tags = {**{str(k): str(v) for k, v in data["tags"].items()}, DIGEST_TAG: digest}
             mv = client.create_model_version(self._name, f"{run.info.artifact_uri}/{artifact_dir}",
                                              run_id=run.info.run_id, tags=tags)
-            if data["promote"]:
-                client.set_registered_model_alias(self._name, self._alias, mv.version)
+            return str(mv.version)
         finally:
             if started:
                 mlflow.end_run()

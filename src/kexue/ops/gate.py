@@ -71,14 +71,30 @@ def decide(challenger: float, champion: float | None, cfg: GateConfig) -> tuple[
                    f"{gain:.6g} is not above margin {cfg.margin:g}")
 
 
+def _seen_line(seen: dict[str, Any] | None) -> str:
+    """The report's line on the evaluation rows left out (:mod:`kexue.ops.seen`)."""
+    if not seen:
+        return ""
+    left = seen["excluded_seen_by_champion_only"] + seen["excluded_seen_by_challenger_only"]
+    line = (f"\nScored on {seen['n_scored']} of the split's {seen['n_eval_split']} rows: "
+            f"{seen['excluded_seen_by_champion_only']} left out as trained on by the champion "
+            f"only, {seen['excluded_seen_by_challenger_only']} by the challenger only")
+    if seen["champion_train_keys"] not in ("recorded", "no champion"):
+        line += f" (champion training rows {seen['champion_train_keys']})"
+    elif left:
+        line += " (the split changed since the champion was trained)"
+    return line + ".\n"
+
+
 def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg: GateConfig,
                   family: str, run_id: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     """The gate node's work for any model family (pure).
 
     Args:
         scores: ``{"challenger": {metric: value}, "champion": {...} | None,
-            "champion_version": str | None, "n_eval": int, "eval_split": str}``: both models
-            scored on the same fixed evaluation set.
+            "champion_version": str | None, "n_eval": int, "eval_split": str, "seen": dict}``:
+            both models scored on the same evaluation rows; ``seen`` (optional) is
+            :func:`kexue.ops.seen.fair_rows`'s accounting of the rows left out.
         challenger_bundle: What the registry stores for the challenger.
         cfg: The gate.
         family: Model family name (for the report).
@@ -100,7 +116,7 @@ def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg
               "higher_is_better": cfg.higher, "margin": cfg.margin,
               "challenger_score": ch, "champion_score": cp, "champion_version_before": version,
               "n_eval": scores["n_eval"], "eval_split": scores["eval_split"],
-              "kedro_run_id": run_id}
+              "seen": scores.get("seen"), "kedro_run_id": run_id}
     tags = {"gate_decision": "promoted" if promote else "rejected", "gate_reason": reason,
             "gate_metric": cfg.metric, "gate_margin": cfg.margin, "challenger_score": ch,
             "champion_score": "none" if cp is None else cp,
@@ -113,7 +129,8 @@ def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg
         f"**Decision: {'PROMOTED' if promote else 'REJECTED'}** — {reason}.\n",
         f"| | {cfg.metric} on the fixed {scores['eval_split']} split (n = {scores['n_eval']}) |",
         "|---|---:|", f"| challenger | {ch:.4f} |", champion_row,
-        (f"\nMargin: {cfg.margin:g} ({'higher' if cfg.higher_is_better else 'lower'} is "
+        _seen_line(scores.get("seen")),
+        (f"Margin: {cfg.margin:g} ({'higher' if cfg.higher else 'lower'} is "
          "better; a tie keeps the champion). The challenger is registered either way; only a "
          "promotion moves the `champion` alias.\n")])
     return {"bundle": challenger_bundle, "promote": promote, "tags": tags}, record, report

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from kexue.config import ConfigError
@@ -42,3 +43,24 @@ def test_entity_linker_gate(tmp_path, monkeypatch) -> None:
     with pytest.raises(ConfigError, match="retrain_entity_linking.warm_start"):
         run_session(project, ["retrain_entity_linking"],
                     runtime_params={**PARAMS, "retrain_entity_linking": {"warm_start": True}})
+    # another split seed: dev texts the champion trained on are left out of both scores
+    # (counted here with plain sets of texts; max_train_texts 1200, max_dev_texts 64)
+    texts = project / "data/02_intermediate/ccks_texts.parquet"
+
+    def split_texts(split: str, n: int) -> list[str]:
+        t = pd.read_parquet(texts)
+        return t.loc[t["split"] == split, "text"].head(n).tolist()
+
+    champion_train = set(split_texts("train", 1200))
+    run_session(project, ["retrain_entity_linking"],
+                runtime_params={**PARAMS, "ccks_ingest": {"split": {"seed": 1}}})
+    moved = json.loads(decision.read_text())
+    dev, challenger_train = split_texts("dev", 64), set(split_texts("train", 1200))
+    champion_only = sum(t in champion_train and t not in challenger_train for t in dev)
+    challenger_only = sum(t in challenger_train and t not in champion_train for t in dev)
+    assert champion_only > 0 and moved["champion_version_before"] == "1"
+    assert moved["seen"] == {"n_eval_split": 64, "n_scored": 64 - champion_only - challenger_only,
+                             "excluded_seen_by_champion_only": champion_only,
+                             "excluded_seen_by_challenger_only": challenger_only,
+                             "champion_train_keys": "recorded"}
+    assert moved["n_eval"] == moved["seen"]["n_scored"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from tests.conftest import copy_project, run_session
@@ -36,6 +37,27 @@ def test_title_generator_gate(tmp_path, monkeypatch) -> None:
             assert d["challenger_score"] == d["champion_score"]       # the champion's weights
         else:
             assert d["challenger_score"] < d["champion_score"]
+    # another split seed: test pairs whose source the champion trained on are left out of
+    # both scores (counted with plain sets of sources; the whole test split is decoded)
+    pairs = project / "data/03_primary/title_pairs.parquet"
+
+    def sources(split: str) -> list[str]:
+        t = pd.read_parquet(pairs)
+        return t.loc[t["split"] == split, "source"].tolist()
+
+    champion_train = set(sources("train"))
+    tg = {**PARAMS["title_generation"],
+          "data": {**TINY["data"], "max_eval_examples": 0}}
+    run_session(project, ["retrain_title_generation"], runtime_params={
+        **PARAMS, "title_generation": tg,
+        "corpus_ingest": {**PARAMS["corpus_ingest"], "split": {"seed": 7}}})
+    d = json.loads(decision.read_text())
+    test, challenger_train = sources("test"), set(sources("train"))
+    champion_only = sum(s in champion_train and s not in challenger_train for s in test)
+    assert 0 < champion_only < len(test) and d["champion_version_before"] == "1"
+    assert d["seen"]["excluded_seen_by_champion_only"] == champion_only
+    assert d["seen"]["excluded_seen_by_challenger_only"] == 0     # sources grouped by split
+    assert d["n_eval"] == d["seen"]["n_scored"] == len(test) - champion_only
 
 
 def test_a_champion_is_scored_with_its_own_vocabulary() -> None:

@@ -176,3 +176,45 @@ def test_a_cost_metric_marked_higher_is_better_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"'loss' is a cost .*Fix: drop higher_is_better"):
         build_config(GateConfig, {"metric": "loss", "higher_is_better": True}, where="gate")
     assert build_config(GateConfig, {"metric": "acc", "higher_is_better": None}).higher
+
+
+def _pixels(frame) -> list[tuple]:
+    return [tuple(r) for r in frame[[c for c in frame.columns if c.startswith("px")]].to_numpy()]
+
+
+@pytest.mark.slow
+def test_a_changed_split_does_not_score_the_champion_on_its_own_training_images(
+        project: Path) -> None:
+    """The seed moves the split: images the champion trained on land in today's test split.
+    Both models are scored only on the test images neither or both trained on (counted here
+    with plain Python sets of pixel tuples, not with the pipeline's digests)."""
+    import pandas as pd
+
+    from kexue.data.images.table import to_tensors
+    from kexue.models.mlp.model import bundle_to_classifier
+    from kexue.models.mlp.training import evaluate_classifier
+
+    inputs = project / "data/05_model_input"
+    run_session(project, ["retrain_tricks"], runtime_params={**_params(), "seed": 1})
+    champion_train = set(_pixels(pd.read_parquet(inputs / "tricks_train.parquet")))
+    v1, _ = _champion(project)
+    run_session(project, ["retrain_tricks"], runtime_params={**_params(), "seed": 2})
+    train, test = (pd.read_parquet(inputs / f"tricks_{s}.parquet") for s in ("train", "test"))
+    challenger_train = set(_pixels(train))
+    rows = _pixels(test)
+    champion_only = [r in champion_train and r not in challenger_train for r in rows]
+    challenger_only = [r in challenger_train and r not in champion_train for r in rows]
+    seen = _decision(project)["seen"]
+    assert sum(champion_only) > 0                       # the scenario happened
+    assert seen["excluded_seen_by_champion_only"] == sum(champion_only)
+    assert seen["excluded_seen_by_challenger_only"] == sum(challenger_only)
+    fair = test[[not (a or b) for a, b in zip(champion_only, challenger_only)]]
+    assert seen["n_scored"] == _decision(project)["n_eval"] == len(fair)
+    assert seen["n_eval_split"] == len(test)
+    # the champion's recorded score is its accuracy on exactly those images
+    path = next((project / "dl" / v1).rglob("bundle.pt"))   # v1 as _champion downloaded it
+    module = bundle_to_classifier(torch.load(path, weights_only=True))
+    expected = evaluate_classifier(module, *to_tensors(fair))["acc"]
+    assert _decision(project)["champion_score"] == pytest.approx(expected, abs=1e-12)
+    report = (project / "data/08_reporting/retrain_tricks_report.md").read_text()
+    assert f"Scored on {len(fair)} of the split's {len(test)} rows" in report

@@ -6,13 +6,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kexue.config import ConfigError, build_config
 from kexue.models.entity_linking.config import DataConfig, DecodeConfig
 from kexue.models.entity_linking.scoring import score_linker
-from kexue.models.entity_linking.training import train_model, training_configs
+from kexue.models.entity_linking.training import texts_of, train_model, training_configs
 from kexue.ops.gate import GateConfig, gate_decision
+from kexue.ops.seen import KEYS, fair_rows, train_keys
 from kexue.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
@@ -48,23 +50,40 @@ def train_challenger(entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.Da
     cfg = _cfg(retrain)
     cfgs = training_configs(el, EL, trainer=cfg.trainer, optimizer=cfg.optimizer)
     with torch_threads(cfgs["data_cfg"].torch_threads):
-        return train_model(entities, aliases, texts, mentions, pruning, **cfgs, seed=int(seed),
-                           word_vectors=word_vectors)
+        bundle = train_model(entities, aliases, texts, mentions, pruning, **cfgs, seed=int(seed),
+                             word_vectors=word_vectors)
+    used = texts_of(texts, "train", cfgs["data_cfg"].max_train_texts)
+    return {**bundle, KEYS: train_keys(text for _, text in used)}
+
+
+def _fair_texts(texts: pd.DataFrame, data_cfg: DataConfig, champion: dict[str, Any] | None,
+                challenger: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``texts`` less the dev texts (of the first ``max_dev_texts``) only one of the two
+    models trained on (:func:`kexue.ops.seen.fair_rows`), and the accounting."""
+    keep, seen = fair_rows([t for _, t in texts_of(texts, "dev", data_cfg.max_dev_texts)],
+                           champion, challenger)
+    dev_pos = np.flatnonzero((texts["split"] == "dev").to_numpy())
+    drop = np.zeros(len(texts), dtype=bool)
+    drop[dev_pos[len(keep):]] = True            # beyond max_dev_texts: scored by neither
+    drop[dev_pos[:len(keep)][~keep.numpy()]] = True
+    return texts[~drop], seen
 
 
 def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
                         entities: pd.DataFrame, aliases: pd.DataFrame, texts: pd.DataFrame,
                         mentions: pd.DataFrame, pruning: dict[str, Any],
                         el: dict[str, Any]) -> dict[str, Any]:
-    """Final linking P/R/F1 of challenger AND champion on the same fixed dev split."""
+    """Final linking P/R/F1 of challenger AND champion on the same fixed dev split, less the
+    texts only one of them trained on."""
     data_cfg = build_config(DataConfig, el.get("data"), where=f"{EL}.data")
     dec = build_config(DecodeConfig, el.get("decode"), where=f"{EL}.decode")
+    texts, seen = _fair_texts(texts, data_cfg, champion.get("bundle"), challenger)
     with torch_threads(data_cfg.torch_threads):
         ch = score_linker(challenger, entities, aliases, texts, mentions, pruning, data_cfg, dec)
         cp = (None if champion.get("bundle") is None else
               score_linker(champion["bundle"], entities, aliases, texts, mentions, pruning,
                            data_cfg, dec))
-    return {"n_eval": int(ch.pop("n_texts")), "eval_split": "dev", "challenger": ch,
+    return {"n_eval": int(ch.pop("n_texts")), "eval_split": "dev", "seen": seen, "challenger": ch,
             "champion": cp and {k: v for k, v in cp.items() if k != "n_texts"},
             "champion_version": champion.get("version")}
 

@@ -17,6 +17,7 @@ from kexue.models.title_gen.evaluation import decode_split
 from kexue.models.title_gen.metrics import generation_metrics
 from kexue.models.title_gen.training import fit_seq2seq, from_bundle, to_bundle
 from kexue.ops.gate import GateConfig, gate_decision
+from kexue.ops.seen import KEYS, fair_rows, subset, train_keys
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
 
@@ -79,7 +80,8 @@ def train_challenger(encoded: dict[str, Any], champion: dict[str, Any],
             ema_cfg=build_config(EMAConfig, tg.get("ema"), where=f"{TG}.ema"),
             seed=int(seed), init_state=init, directions="l2r")
     history["warm_started_from"] = champion.get("version") if init is not None else None
-    return to_bundle(model, "l2r_baseline", history, itos=itos)
+    return {**to_bundle(model, "l2r_baseline", history, itos=itos),
+            KEYS: train_keys(tr["source"])}
 
 
 def _score(bundle: dict[str, Any], test: dict[str, Any], vocab: CharVocab,
@@ -106,17 +108,20 @@ def _score(bundle: dict[str, Any], test: dict[str, Any], vocab: CharVocab,
 def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
                         encoded: dict[str, Any], title_vocab: dict[str, Any],
                         tg: dict[str, Any]) -> dict[str, Any]:
-    """L2R beam decoding of challenger AND champion on the same fixed test split."""
+    """L2R beam decoding of challenger AND champion on the same fixed test split, less the
+    pairs whose source only one of them trained on (:func:`kexue.ops.seen.fair_rows`)."""
     dec = build_config(DecodeConfig, tg.get("decode"), where=f"{TG}.decode")
     max_len = build_config(DataConfig, tg.get("data"), where=f"{TG}.data").max_source_len
     vocab = CharVocab.from_dict(title_vocab)
     test = encoded["splits"]["test"]
+    keep, seen = fair_rows(list(test["source"]), champion.get("bundle"), challenger)
+    test = subset(test, keep)
     with torch_threads(int(tg.get("cpu_threads", 0))):
         ch = _score(challenger, test, vocab, dec, max_len)
         cp = None if champion.get("bundle") is None else _score(champion["bundle"], test,
                                                                 vocab, dec, max_len)
-    return {"n_eval": len(test["x"]), "eval_split": "test", "challenger": ch, "champion": cp,
-            "champion_version": champion.get("version")}
+    return {"n_eval": len(test["x"]), "eval_split": "test", "seen": seen, "challenger": ch,
+            "champion": cp, "champion_version": champion.get("version")}
 
 
 def decide_promotion(scores: dict[str, Any], challenger: dict[str, Any],

@@ -14,11 +14,18 @@ from kexue.data.images.table import to_tensors
 from kexue.models.mlp.model import MLPClassifier, MLPConfig
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
 from kexue.ops.gate import GateConfig, gate_decision
+from kexue.ops.seen import fair_rows, train_keys
 from kexue.training.config import OptimizerConfig, TrainerConfig
 
 logger = logging.getLogger(__name__)
 WHERE = "params:retrain_tricks"
 METRICS = ("acc", "loss")
+
+
+def _pixel_rows(frame: pd.DataFrame) -> list[bytes]:
+    """Each image's content for :mod:`kexue.ops.seen`: its grey levels as int64 bytes."""
+    cols = [c for c in frame.columns if str(c).startswith("px")]
+    return [row.tobytes() for row in frame[cols].to_numpy(dtype="int64")]
 
 
 @dataclass
@@ -84,7 +91,8 @@ def train_challenger(train: pd.DataFrame, test: pd.DataFrame, champion: dict[str
                             seed, init_state=init)
     return result.module.bundle(run_id=run_id,
                                 warm_started_from=champion.get("version") if init else None,
-                                optimizer_steps=result.optimizer_steps)
+                                optimizer_steps=result.optimizer_steps,
+                                train_keys=train_keys(_pixel_rows(train)))
 
 
 def _score(bundle: dict[str, Any], test: pd.DataFrame) -> dict[str, float]:
@@ -95,8 +103,11 @@ def _score(bundle: dict[str, Any], test: pd.DataFrame) -> dict[str, float]:
 
 def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
                         test: pd.DataFrame, data: dict[str, Any]) -> dict[str, Any]:
-    """Challenger AND champion on the same fixed test split (``tricks_test``)."""
-    scores: dict[str, Any] = {"n_eval": len(test), "eval_split": "test",
+    """Challenger AND champion on the same fixed test split (``tricks_test``), less the images
+    only one of them trained on (:func:`kexue.ops.seen.fair_rows`)."""
+    keep, seen = fair_rows(_pixel_rows(test), champion.get("bundle"), challenger)
+    test = test[keep.numpy()]
+    scores: dict[str, Any] = {"n_eval": len(test), "eval_split": "test", "seen": seen,
                               "challenger": _score(challenger, test),
                               "champion": None, "champion_version": champion.get("version")}
     if champion.get("bundle") is not None:
