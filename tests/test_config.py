@@ -82,3 +82,14 @@ def test_require_helpers_name_every_offending_field():
     with pytest.raises(ValueError, match=r"dropout=1.0 must lie in \[0, 1\)"):
         require_dropout(Seq2SeqConfig(dropout=1.0))
     require_at_least(Seq2SeqConfig(), 1, "emb_dim", "heads")  # defaults are valid
+
+
+def test_entity_linking_text_caps_are_null_or_positive() -> None:
+    """A negative cap sliced texts from the end (``rows[:-3]``), twice in the gate's scoring."""
+    from kexue.models.entity_linking.config import DataConfig
+
+    assert build_config(DataConfig, {"max_dev_texts": None}).max_dev_texts is None
+    assert build_config(DataConfig, {"max_dev_texts": 5}).max_dev_texts == 5
+    for key in ("max_train_texts", "max_dev_texts", "max_predict_texts"):
+        with pytest.raises(ConfigError, match=f"{key}=-3 must be >= 1"):
+            build_config(DataConfig, {key: -3}, where="params:entity_linking.data")

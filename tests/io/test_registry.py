@@ -98,3 +98,33 @@ def test_bundle_digest_follows_content_not_construction() -> None:
     assert bundle_digest(a) != bundle_digest(c)
     assert bundle_digest(a) != bundle_digest({**a, "config": {"h": 4, "d": [1, 3]}})
     assert bundle_digest({"w": torch.zeros(2)}) != bundle_digest({"w": torch.zeros(2, 1)})
+
+
+def test_a_reused_version_carries_the_latest_decision(registry):
+    """A bit-identical challenger (a deterministic rerun) reuses its version: before the re-tag,
+    the alias could land on a version still tagged 'rejected' by an older run."""
+    from mlflow import MlflowClient
+
+    bundle = {"w": torch.tensor([4.0])}
+    RegistryDecisionDataset(model_name="m").save(
+        {"bundle": bundle, "promote": False, "tags": {"kedro_run_id": "A",
+                                                      "gate_decision": "rejected"}})
+    RegistryDecisionDataset(model_name="m").save(
+        {"bundle": dict(bundle), "promote": True, "tags": {"kedro_run_id": "B",
+                                                           "gate_decision": "promoted"}})
+    assert _versions("m") == ["1"] and ChampionDataset(model_name="m").load()["version"] == "1"
+    tags = MlflowClient().get_model_version("m", "1").tags
+    assert (tags["gate_decision"], tags["kedro_run_id"], tags["kedro_run_ids"]) == (
+        "promoted", "B", "A,B")
+
+
+def test_bundle_digest_of_a_set_does_not_depend_on_the_hash_seed() -> None:
+    import subprocess
+    import sys
+
+    code = ("from kexue.io.registry import bundle_digest; "
+            "print(bundle_digest({'s': {'alpha', 'beta', 'gamma', 'delta'}}))")
+    out = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout
+           for seed in ("1", "2", "3")}
+    assert len(out) == 1

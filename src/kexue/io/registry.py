@@ -12,8 +12,9 @@ artifact of the run that trained it. The serving model is the version carrying t
   so. Moving the alias is the last call, so a run that fails anywhere before leaves the champion
   exactly as it was. Saving is retry-safe: each version is tagged with its bundle's content
   digest (:func:`bundle_digest`), and a bundle already registered (an Airflow retry of the gate
-  task after the version was created, or a bit-identical challenger) is not registered again;
-  the decision's alias move is applied to the existing version.
+  task after the version was created, or a bit-identical challenger) is not registered again:
+  the existing version is re-tagged with this decision (``kedro_run_ids`` lists every run that
+  decided on it) and the decision's alias move is applied to it.
 
 Both use the tracking / registry URI that kedro-mlflow set (``conf/<env>/mlflow.yml``).
 """
@@ -55,8 +56,13 @@ def bundle_digest(bundle: Any) -> str:
             h.update(b"L%d" % len(x))
             for v in x:
                 walk(v)
+        elif isinstance(x, (set, frozenset)):     # repr order follows PYTHONHASHSEED
+            h.update(b"S%d" % len(x))
+            for v in sorted(x, key=repr):
+                walk(v)
         else:
-            h.update(f"V{x!r}".encode())
+            r = repr(x).encode()
+            h.update(b"V%d:" % len(r) + r)
 
     walk(bundle)
     return h.hexdigest()
@@ -148,22 +154,42 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
             client.get_registered_model(self._name)
         except MlflowException:
             client.create_registered_model(self._name)
-        version = self._registered(client, digest)
-        if version is not None:
+        existing = self._registered(client, digest)
+        if existing is not None:
+            version = str(existing.version)
             logger.warning("%s: this challenger is already registered as version %s (%s %s: a "
                            "retried gate task, or a bit-identical challenger); not registering "
-                           "it again", self._name, version, DIGEST_TAG, digest[:12])
+                           "it again, re-tagging it with this decision", self._name, version,
+                           DIGEST_TAG, digest[:12])
+            self._retag(client, existing, data["tags"])
         else:
             version = self._register(client, data, digest)
         if data["promote"]:
             client.set_registered_model_alias(self._name, self._alias, version)
 
-    def _registered(self, client: Any, digest: str) -> str | None:
-        """The version already holding a bundle with this digest, if any."""
-        for mv in client.search_model_versions(f"name='{self._name}'"):
-            if (mv.tags or {}).get(DIGEST_TAG) == digest:
-                return str(mv.version)
-        return None
+    def _registered(self, client: Any, digest: str) -> Any | None:
+        """The READY version already holding a bundle with this digest, if any (every page)."""
+        name = self._name.replace("'", "\\'")
+        query = f"name='{name}' AND tags.{DIGEST_TAG}='{digest}'"
+        token = None
+        while True:
+            page = client.search_model_versions(query, page_token=token)
+            for mv in page:
+                if mv.status == "READY" and (mv.tags or {}).get(DIGEST_TAG) == digest:
+                    return mv
+            token = page.token
+            if not token:
+                return None
+
+    def _retag(self, client: Any, mv: Any, tags: dict[str, Any]) -> None:
+        """The latest decision's tags on a reused version; earlier runs' ids kept beside them."""
+        old = mv.tags or {}
+        runs = [r for r in old.get("kedro_run_ids", old.get("kedro_run_id", "")).split(",") if r]
+        new = {str(k): str(v) for k, v in tags.items()}
+        if new.get("kedro_run_id") and new["kedro_run_id"] not in runs:
+            runs.append(new["kedro_run_id"])
+        for key, value in {**new, "kedro_run_ids": ",".join(runs[-50:])}.items():  # tag size
+            client.set_model_version_tag(self._name, str(mv.version), key, value)
 
     def _register(self, client: Any, data: dict[str, Any], digest: str) -> str:
         import mlflow

@@ -9,7 +9,6 @@ from typing import Any
 
 from kexue.config import ConfigError, require_at_least
 
-
 # a metric named with one of these words (``loss``, ``val_ce_l2r``, ``recon_mse``) is a cost
 LOWER_IS_BETTER_WORDS = frozenset({"loss", "ce", "nll", "mse", "mae", "error", "err",
                                    "perplexity", "ppl", "bpd", "bits"})
@@ -131,6 +130,7 @@ def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg
         "|---|---:|", f"| challenger | {ch:.4f} |", champion_row,
         _seen_line(scores.get("seen")),
         (f"Margin: {cfg.margin:g} ({'higher' if cfg.higher else 'lower'} is "
-         "better; a tie keeps the champion). The challenger is registered either way; only a "
+         "better; a tie keeps the champion). The challenger is registered either way (a bundle "
+         "already registered keeps its version, re-tagged with this decision); only a "
          "promotion moves the `champion` alias.\n")])
     return {"bundle": challenger_bundle, "promote": promote, "tags": tags}, record, report

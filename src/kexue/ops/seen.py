@@ -2,17 +2,19 @@
 
 A champion was trained in an earlier run, on THAT run's train split. Splits are seeded
 permutations of the current data (Su's ``el.py`` split for CCKS, a seeded group shuffle for the
-title pairs and images), so when the data grows or a split setting changes, rows the champion
-trained on land in today's evaluation split; scored there, the champion looks better than it is
-and a better challenger is rejected. Every challenger bundle therefore carries ``train_keys``
-(:func:`train_keys`: 64-bit BLAKE2b digests of its training rows' content, sorted and unique, an
-int64 tensor that ``torch.load(weights_only=True)`` accepts), and :func:`fair_rows` drops the
+title pairs, a seeded stratified split for images), so when the data grows or a split setting
+changes, rows the champion trained on land in today's evaluation split; scored there, the
+champion looks better than it is and a better challenger is rejected. Every challenger bundle
+therefore carries ``train_keys`` (:func:`train_keys`: 64-bit BLAKE2b digests of its training
+rows' content, sorted and unique, an int64 tensor that ``torch.load(weights_only=True)``
+accepts), and :func:`fair_rows` drops the
 evaluation rows that exactly ONE of the two models trained on. Rows both trained on (the data's
 own train/eval duplicates, which the ingest reports) favour neither and stay; with an unchanged
 split the two key sets cover the same rows and nothing is dropped.
 
-The content keyed is the split's grouping key: the text (CCKS), the source text (title pairs),
-the pixel bytes (images).
+The content keyed is the text (CCKS) and the source text (title pairs), the keys the splits
+group by, and the pixel bytes (images; their split does not group identical images, so an image
+in both train and test of one split counts as trained on by both and stays).
 """
 
 from __future__ import annotations

@@ -86,6 +86,8 @@ class DataConfig:
 
     def validate(self) -> None:
         require_at_least(self, 1, "batch_size", "eval_batch_size", "description_cache_mib")
+        caps = ("max_train_texts", "max_dev_texts", "max_predict_texts")
+        require_at_least(self, 1, *(n for n in caps if getattr(self, n) is not None))
 
 
 @dataclass
