@@ -11,14 +11,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AIRFLOW_HOME="$PWD/.airflow" KEDRO_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 MPLBACKEND=Agg
-export AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_FOLDER="$PWD/airflow_dags"
+# the test DAG goes to .airflow/dags, never into airflow_dags/ (a deployed DAG there has the same
+# dag_id `kexue`)
+export AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_FOLDER="$AIRFLOW_HOME/dags"
 AVENV="${AIRFLOW_VENV:-.airflow-venv}"
 if [ ! -x "$AVENV/bin/airflow" ]; then
   python3 -m venv "$AVENV"
   "$AVENV/bin/python" -m pip install -q --disable-pip-version-check "${KEXUE_TORCH:-torch==2.13.0}"
   "$AVENV/bin/python" -m pip install -q --disable-pip-version-check -e . "apache-airflow==${AIRFLOW_VERSION:-3.3.2}"
 fi
-"$AVENV/bin/kedro" airflow create --pipelines "${PIPELINE:-retrain}" --group-by memory --target-dir airflow_dags
+"$AVENV/bin/kedro" airflow create --pipelines "${PIPELINE:-retrain}" --group-by memory --target-dir "$AIRFLOW_HOME/dags"
 mkdir -p "$AIRFLOW_HOME"
 "$AVENV/bin/airflow" db migrate > "$AIRFLOW_HOME/db_migrate.log" 2>&1
 "$AVENV/bin/airflow" dags test kexue "${1:-2026-12-01}"

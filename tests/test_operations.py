@@ -119,6 +119,17 @@ def test_the_readme_cron_line_works_under_env_i_and_fails_loudly(kedro_project):
                             text=True, timeout=600)
     assert failed.returncode != 0
     assert "mnist.csv" in (kedro_project / "logs" / "retrain_tricks.log").read_text()
+    # while the previous run of the family holds the lock, the line runs nothing and says so
+    import fcntl
+
+    before = (kedro_project / "logs" / "retrain_tricks.log").read_text()
+    with open(kedro_project / "logs" / "retrain_tricks.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        skipped = subprocess.run(["env", "-i", "/bin/sh", "-c", line], capture_output=True,
+                                 text=True, timeout=60)
+    assert skipped.returncode != 0
+    after = (kedro_project / "logs" / "retrain_tricks.log").read_text()
+    assert after.startswith(before) and "kedro" not in after[len(before):].lower()
 
 
 def test_composed_retrain_pipeline_loads_when_requested_by_name():

@@ -36,6 +36,15 @@ DISABLE_HOOKS_FOR_PLUGINS = () if is_rank_zero() else NON_ZERO_RANK_PLUGINS
 # variable itself, so reading it later would carry one project's store into the next session.
 _USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 
+
+def _tracking_uri(filename: str) -> str:
+    if _USER_TRACKING_URI:
+        return _USER_TRACKING_URI
+    from kexue.io.tracking_store import project_sqlite_uri  # imports MLflow: only when resolved
+
+    return project_sqlite_uri(filename)
+
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -45,11 +54,9 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
                         "airflow": ["airflow*", "airflow/**"]},
     # ${kx.tracking_uri:mlflow.db}: $MLFLOW_TRACKING_URI (as set when the process started), else
-    # an ABSOLUTE sqlite URI of that file in the directory kedro runs from (the project root):
-    # MLflow caches stores by URI, so a relative sqlite:///mlflow.db would keep writing to the
-    # first project of a process.
-    "custom_resolvers": {
-        "kx.tracking_uri": lambda filename="mlflow.db": (
-            _USER_TRACKING_URI or f"sqlite:///{os.path.abspath(filename)}"),
-    },
+    # an ABSOLUTE sqlite URI of that file in the project root, whatever folder kedro runs from
+    # (MLflow caches stores by URI, so a relative sqlite:///mlflow.db would keep writing to the
+    # first project of a process), its tables created once under a file lock
+    # (kexue.io.tracking_store: sessions starting at once on a fresh store corrupted it).
+    "custom_resolvers": {"kx.tracking_uri": lambda filename="mlflow.db": _tracking_uri(filename)},
 }

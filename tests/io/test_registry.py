@@ -128,3 +128,33 @@ def test_bundle_digest_of_a_set_does_not_depend_on_the_hash_seed() -> None:
                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout
            for seed in ("1", "2", "3")}
     assert len(out) == 1
+
+
+def _save(value: float, promote: bool, before: str = "none", run: str = "r") -> None:
+    RegistryDecisionDataset(model_name="m").save(
+        {"bundle": {"w": torch.tensor([value])}, "promote": promote,
+         "tags": {"kedro_run_id": run, "champion_version_before": before,
+                  "gate_decision": "promoted" if promote else "rejected"}})
+
+
+def test_a_promotion_scored_against_a_former_champion_is_refused(registry):
+    """Two retrains of one family at once: both scored against 'no champion' (or v1); the
+    second used to move the alias too, last writer wins, whatever its score."""
+    _save(1.0, True)                                   # run A: promoted, v1
+    with pytest.raises(DatasetError, match=r"champion moved during this run \(vnone .* v1 now"):
+        _save(2.0, True, before="none")                # run B scored before A promoted
+    assert _versions("m") == ["1"] and ChampionDataset(model_name="m").load()["version"] == "1"
+    _save(2.0, True, before="1")                       # re-run against the current champion
+    assert _versions("m") == ["1", "2"] and ChampionDataset(model_name="m").load()["version"] == "2"
+
+
+def test_a_retried_promotion_is_a_no_op_and_a_champion_is_never_retagged_rejected(registry):
+    from mlflow import MlflowClient
+
+    _save(1.0, True, run="A")                          # promoted, v1
+    _save(1.0, True, run="A")                          # the gate task retried after success
+    _save(1.0, False, before="1", run="C")             # a bit-identical retrain: not promoted
+    assert _versions("m") == ["1"] and ChampionDataset(model_name="m").load()["version"] == "1"
+    tags = MlflowClient().get_model_version("m", "1").tags
+    assert tags["gate_decision"] == "promoted" and tags["kedro_run_id"] == "A"
+    assert tags["last_gate_gate_decision"] == "rejected" and tags["kedro_run_ids"] == "A,C"

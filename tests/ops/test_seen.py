@@ -72,3 +72,46 @@ def test_gate_report_states_the_rows_left_out_and_the_direction_in_force() -> No
                                   "champion": {"loss": 0.2}}, {}, GateConfig(metric="loss"),
                                  "x", "run")
     assert "(lower is better" in report
+
+
+@pytest.mark.parametrize("family, gate, match", [
+    ("retrain_entity_linking", {"metric": "F1"}, r"retrain_entity_linking\.gate\.metric.*'f1'"),
+    ("retrain_entity_linking", {"margn": 0.1}, r"margn"),
+    ("retrain_title_generation", {"metric": "rouge-l"}, r"title_generation\.gate\.metric.*rouge_l"),
+    ("retrain_tricks", {"metric": "accuracy"}, r"retrain_tricks\.gate\.metric.*'acc'"),
+])
+def test_a_wrong_gate_fails_before_the_challenger_trains(family: str, gate: dict,
+                                                         match: str) -> None:
+    """Before, the entity-linking and title gates were read after the fit and decode."""
+    import importlib
+
+    from kexue.config import ConfigError
+
+    nodes = importlib.import_module(f"kexue.pipelines.{family}.nodes")
+    retrain = {"gate": gate}
+    with pytest.raises(ConfigError, match=match):
+        if family == "retrain_entity_linking":
+            nodes.train_challenger(None, None, None, None, None, None, {}, retrain, 0)
+        elif family == "retrain_title_generation":
+            nodes.train_challenger({}, {}, {}, {}, retrain, 0)
+        else:
+            import pandas as pd
+
+            nodes.train_challenger(pd.DataFrame({"px0": [0], "label": [0]}), None, {}, {}, {},
+                                   {}, {}, retrain, 0, "run")
+
+
+def test_a_challenger_that_is_the_champion_is_not_decided_on() -> None:
+    """The base DAG's evaluate + gate task retried after its promotion scores the challenger
+    against itself: a tie, reported as REJECTED for the serving model."""
+    from kexue.ops.gate import same_bundle
+
+    bundle = {"state_dict": {"w": torch.ones(2)}, KEYS: train_keys(["a"])}
+    assert same_bundle(bundle, {"state_dict": {"w": torch.ones(2)}, KEYS: train_keys(["a"])})
+    assert not same_bundle(bundle, {"state_dict": {"w": torch.zeros(2)}, KEYS: train_keys(["a"])})
+    assert not same_bundle(bundle, None)
+    scores = {"challenger": {"acc": 0.9}, "champion": {"acc": 0.9}, "champion_version": "5",
+              "n_eval": 3, "eval_split": "test", "same_as_champion": True}
+    decision, record, report = gate_decision(scores, bundle, GateConfig(metric="acc"), "x", "r")
+    assert decision["promote"] is False
+    assert "the challenger is the champion v5 itself" in record["reason"] in report

@@ -155,13 +155,20 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
         except MlflowException:
             client.create_registered_model(self._name)
         existing = self._registered(client, digest)
+        if data["promote"]:
+            now = self._alias_version(client)
+            if existing is not None and now == str(existing.version):
+                logger.warning("%s: version %s, this challenger, is already the %r (a retried "
+                               "gate task); nothing to do", self._name, now, self._alias)
+                return
+            self._check_champion_unchanged(now, data["tags"])
         if existing is not None:
             version = str(existing.version)
             logger.warning("%s: this challenger is already registered as version %s (%s %s: a "
                            "retried gate task, or a bit-identical challenger); not registering "
                            "it again, re-tagging it with this decision", self._name, version,
                            DIGEST_TAG, digest[:12])
-            self._retag(client, existing, data["tags"])
+            self._retag(client, existing, data["tags"], data["promote"])
         else:
             version = self._register(client, data, digest)
         if data["promote"]:
@@ -181,13 +188,35 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
             if not token:
                 return None
 
-    def _retag(self, client: Any, mv: Any, tags: dict[str, Any]) -> None:
-        """The latest decision's tags on a reused version; earlier runs' ids kept beside them."""
+    def _alias_version(self, client: Any) -> str:
+        """The version carrying the alias now, ``"none"`` when no version does."""
+        model = client.get_registered_model(self._name)
+        aliases = getattr(model, "aliases", None) or {}
+        return str(aliases[self._alias]) if self._alias in aliases else "none"
+
+    def _check_champion_unchanged(self, now: str, tags: dict[str, Any]) -> None:
+        """Refuse to promote when the alias moved since the challenger was scored (another
+        retrain of this family promoted in between): its win was against a former champion."""
+        before = str(tags.get("champion_version_before", "none"))
+        if now != before:
+            raise DatasetError(
+                f"{self._name}: the champion moved during this run (v{before} when the "
+                f"challenger was scored, v{now} now: another retrain promoted in between), so "
+                "this challenger's win is against a former champion. Nothing was registered and "
+                "the champion is unchanged. Fix: re-run the retrain (it scores against the "
+                "current champion); schedule one retrain per family at a time (flock).")
+
+    def _retag(self, client: Any, mv: Any, tags: dict[str, Any], promote: bool) -> None:
+        """A reused version gets the decision's tags if it is promoted now; otherwise the
+        decision goes to ``last_gate_*`` tags, so a serving champion is never re-tagged
+        'rejected'. ``kedro_run_ids`` lists every run that decided on it."""
         old = mv.tags or {}
         runs = [r for r in old.get("kedro_run_ids", old.get("kedro_run_id", "")).split(",") if r]
-        new = {str(k): str(v) for k, v in tags.items()}
-        if new.get("kedro_run_id") and new["kedro_run_id"] not in runs:
-            runs.append(new["kedro_run_id"])
+        new = {(k if promote else f"last_gate_{k}"): str(v) for k, v in tags.items()
+               if str(k) != "kedro_run_id" or promote}
+        run = str(tags.get("kedro_run_id", ""))
+        if run and run not in runs:
+            runs.append(run)
         for key, value in {**new, "kedro_run_ids": ",".join(runs[-50:])}.items():  # tag size
             client.set_model_version_tag(self._name, str(mv.version), key, value)
 

@@ -52,6 +52,26 @@ class GateConfig:
         return not lower_is_better(self.metric)
 
 
+def same_bundle(challenger: dict[str, Any], champion: dict[str, Any] | None) -> bool:
+    """Whether the challenger IS the champion (equal content digests): a gate task retried after
+    its promotion, or a bit-identical retrain. The gate then has nothing to decide."""
+    from kexue.io.registry import bundle_digest
+
+    return champion is not None and bundle_digest(challenger) == bundle_digest(champion)
+
+
+def gate_config(raw: dict[str, Any] | None, where: str, metrics: tuple[str, ...]) -> GateConfig:
+    """``raw`` as a :class:`GateConfig` whose metric is one of ``metrics``; the retrain nodes
+    call it before training, so a misspelt gate fails in seconds, not after the fit."""
+    from kexue.config import build_config
+
+    cfg = build_config(GateConfig, raw, where=where)
+    if cfg.metric not in metrics:
+        raise ConfigError(f"Invalid parameter '{where}.metric': {cfg.metric!r}. Fix: use one of "
+                          f"{list(metrics)} (the direction is inferred from the name).")
+    return cfg
+
+
 def decide(challenger: float, champion: float | None, cfg: GateConfig) -> tuple[bool, str]:
     """``(promote, reason)``. No champion yet: promote. Otherwise promote iff the challenger is
     better by more than ``cfg.margin`` on ``cfg.metric`` (a NaN challenger never wins; a NaN
@@ -109,8 +129,13 @@ def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg
                           f"{family}. Fix: use one of {sorted(scores['challenger'])}.")
     ch = float(scores["challenger"][cfg.metric])
     cp = None if scores["champion"] is None else float(scores["champion"][cfg.metric])
-    promote, reason = decide(ch, cp, cfg)
     version = scores.get("champion_version")
+    if scores.get("same_as_champion"):
+        promote, reason = False, (f"the challenger is the champion v{version} itself (same "
+                                  "bundle digest: a retried gate task, or a bit-identical "
+                                  "retrain): nothing to decide")
+    else:
+        promote, reason = decide(ch, cp, cfg)
     record = {"family": family, "promote": promote, "reason": reason, "metric": cfg.metric,
               "higher_is_better": cfg.higher, "margin": cfg.margin,
               "challenger_score": ch, "champion_score": cp, "champion_version_before": version,

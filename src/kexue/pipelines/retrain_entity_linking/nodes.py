@@ -13,7 +13,7 @@ from kexue.config import ConfigError, build_config
 from kexue.models.entity_linking.config import DataConfig, DecodeConfig
 from kexue.models.entity_linking.scoring import score_linker
 from kexue.models.entity_linking.training import texts_of, train_model, training_configs
-from kexue.ops.gate import GateConfig, gate_decision
+from kexue.ops.gate import gate_config, gate_decision, same_bundle
 from kexue.ops.seen import KEYS, fair_rows, train_keys
 from kexue.training.threads import torch_threads
 
@@ -34,8 +34,12 @@ class RetrainConfig:
     gate: dict = field(default_factory=lambda: {"metric": "f1"})
 
 
+METRICS = ("f1", "precision", "recall")
+
+
 def _cfg(retrain: dict[str, Any]) -> RetrainConfig:
     cfg = build_config(RetrainConfig, retrain, where=WHERE)
+    gate_config(cfg.gate, f"{WHERE}.gate", METRICS)  # before training, not after it
     if cfg.warm_start:
         raise ConfigError(f"Invalid parameter '{WHERE}.warm_start': true is not supported for the "
                           "entity linker (its char vocabulary is rebuilt from the current data, so "
@@ -84,6 +88,7 @@ def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
               score_linker(champion["bundle"], entities, aliases, texts, mentions, pruning,
                            data_cfg, dec))
     return {"n_eval": int(ch.pop("n_texts")), "eval_split": "dev", "seen": seen, "challenger": ch,
+            "same_as_champion": same_bundle(challenger, champion.get("bundle")),
             "champion": cp and {k: v for k, v in cp.items() if k != "n_texts"},
             "champion_version": champion.get("version")}
 
@@ -92,7 +97,7 @@ def decide_promotion(scores: dict[str, Any], challenger: dict[str, Any],
                      retrain: dict[str, Any], run_id: str
                      ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """The gate (see :func:`kexue.ops.gate.gate_decision`)."""
-    gate = build_config(GateConfig, _cfg(retrain).gate, where=f"{WHERE}.gate")
+    gate = gate_config(_cfg(retrain).gate, f"{WHERE}.gate", METRICS)
     decision, record, report = gate_decision(scores, challenger, gate, "the entity linker",
                                              run_id)
     logger.info("retrain_entity_linking gate: %s (%s)", decision["tags"]["gate_decision"],

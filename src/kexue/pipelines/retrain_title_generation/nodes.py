@@ -16,7 +16,7 @@ from kexue.models.title_gen.config import DataConfig, DecodeConfig, Seq2SeqConfi
 from kexue.models.title_gen.evaluation import decode_split
 from kexue.models.title_gen.metrics import generation_metrics
 from kexue.models.title_gen.training import fit_seq2seq, from_bundle, to_bundle
-from kexue.ops.gate import GateConfig, gate_decision
+from kexue.ops.gate import gate_config, gate_decision, same_bundle
 from kexue.ops.seen import KEYS, fair_rows, subset, train_keys
 from kexue.training.config import AdversarialConfig, EMAConfig, OptimizerConfig, TrainerConfig
 from kexue.training.threads import torch_threads
@@ -24,6 +24,7 @@ from kexue.training.threads import torch_threads
 logger = logging.getLogger(__name__)
 WHERE = "params:retrain_title_generation"
 TG = "params:title_generation"
+METRICS = ("rouge_1", "rouge_2", "rouge_l", "bleu", "exact_match")
 
 
 @dataclass
@@ -50,8 +51,9 @@ def train_challenger(encoded: dict[str, Any], champion: dict[str, Any],
                      seed: int) -> dict[str, Any]:
     """Train an L2R challenger on the current train split (``params:title_generation``); its
     bundle keeps the run's char vocabulary (``title_vocab``) for later runs to score it with."""
-    itos = list(CharVocab.from_dict(title_vocab).itos)
     cfg = build_config(RetrainConfig, retrain, where=WHERE)
+    gate_config(cfg.gate, f"{WHERE}.gate", METRICS)  # before training, not after it
+    itos = list(CharVocab.from_dict(title_vocab).itos)
     model_cfg = build_config(Seq2SeqConfig, {**(tg.get("model") or {}),
                                              "vocab_size": encoded["vocab_size"],
                                              "cross_attention": False}, where=f"{TG}.model")
@@ -121,6 +123,7 @@ def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
         cp = None if champion.get("bundle") is None else _score(champion["bundle"], test,
                                                                 vocab, dec, max_len)
     return {"n_eval": len(test["x"]), "eval_split": "test", "seen": seen, "challenger": ch,
+            "same_as_champion": same_bundle(challenger, champion.get("bundle")),
             "champion": cp, "champion_version": champion.get("version")}
 
 
@@ -129,7 +132,7 @@ def decide_promotion(scores: dict[str, Any], challenger: dict[str, Any],
                      ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """The gate (see :func:`kexue.ops.gate.gate_decision`)."""
     cfg = build_config(RetrainConfig, retrain, where=WHERE)
-    gate = build_config(GateConfig, cfg.gate, where=f"{WHERE}.gate")
+    gate = gate_config(cfg.gate, f"{WHERE}.gate", METRICS)
     decision, record, report = gate_decision(scores, challenger, gate, "the title generator",
                                              run_id)
     logger.info("retrain_title_generation gate: %s (%s)", decision["tags"]["gate_decision"],

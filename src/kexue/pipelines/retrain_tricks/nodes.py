@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from kexue.config import ConfigError, build_config
+from kexue.config import build_config
 from kexue.data.images.table import to_tensors
 from kexue.models.mlp.model import MLPClassifier, MLPConfig
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
-from kexue.ops.gate import GateConfig, gate_decision
+from kexue.ops.gate import GateConfig, gate_config, gate_decision, same_bundle
 from kexue.ops.seen import fair_rows, train_keys
 from kexue.training.config import OptimizerConfig, TrainerConfig
 
@@ -55,11 +55,7 @@ class RetrainConfig:
 def _configs(data: dict[str, Any], model: dict[str, Any], trainer: dict[str, Any],
              optimizer: dict[str, Any], retrain: dict[str, Any], n_pixels: int) -> dict[str, Any]:
     cfg = build_config(RetrainConfig, retrain, where=WHERE)
-    gate = build_config(GateConfig, cfg.gate, where=f"{WHERE}.gate")
-    if gate.metric not in METRICS:
-        raise ConfigError(f"Invalid parameter '{WHERE}.gate.metric': {gate.metric!r}. Fix: use "
-                          f"one of {list(METRICS)} (acc: higher is better; loss: lower, inferred "
-                          "from the name).")
+    gate = gate_config(cfg.gate, f"{WHERE}.gate", METRICS)
     return {
         "retrain": cfg, "gate": gate,
         "model": build_config(MLPConfig, {**model, "in_dim": n_pixels},
@@ -108,6 +104,7 @@ def evaluate_candidates(challenger: dict[str, Any], champion: dict[str, Any],
     keep, seen = fair_rows(_pixel_rows(test), champion.get("bundle"), challenger)
     test = test[keep.numpy()]
     scores: dict[str, Any] = {"n_eval": len(test), "eval_split": "test", "seen": seen,
+                              "same_as_champion": same_bundle(challenger, champion.get("bundle")),
                               "challenger": _score(challenger, test),
                               "champion": None, "champion_version": champion.get("version")}
     if champion.get("bundle") is not None:
