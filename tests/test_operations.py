@@ -126,9 +126,10 @@ def test_the_readme_cron_line_works_under_env_i_and_fails_loudly(kedro_project):
         fcntl.flock(held, fcntl.LOCK_EX)
         skipped = subprocess.run(["env", "-i", "/bin/sh", "-c", line], capture_output=True,
                                  text=True, timeout=60)
-    assert skipped.returncode != 0
+    assert skipped.returncode == 75
     after = (kedro_project / "logs" / "retrain_tricks.log").read_text()
-    assert after.startswith(before) and "kedro" not in after[len(before):].lower()
+    assert after[len(before):] == ("skipped: the previous retrain_tricks run still holds "
+                                   "logs/retrain_tricks.lock\n") and after.startswith(before)
 
 
 def test_composed_retrain_pipeline_loads_when_requested_by_name():

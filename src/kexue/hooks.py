@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -214,6 +215,31 @@ class ReportingHooks:
         if absent:
             logger.info("Report: %d input(s) not written by any run yet, reported as not run: "
                         "%s", len(absent), ", ".join(absent))
+
+
+class TrackingStoreHooks:
+    """Prepare the env's embedded SQLite MLflow store (tables, the run's experiment) under a lock
+    BEFORE kedro-mlflow opens it (``tryfirst``; :mod:`kexue.io.tracking_store`): sessions that
+    start at once on a fresh store raced MLflow's first-open migrations and broke the store."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        from kedro.config import MissingConfigException
+
+        from kexue.io.tracking_store import prepare_store
+        from kexue.launch import is_rank_zero
+
+        if not is_rank_zero():                 # kedro-mlflow is off on the other ranks
+            return
+        try:
+            conf = context.config_loader["mlflow"]
+        except MissingConfigException:
+            return
+        experiment = ((conf.get("tracking") or {}).get("experiment") or {})
+        kwargs = experiment.get("create_experiment_kwargs") or {}
+        prepare_store((conf.get("server") or {}).get("mlflow_tracking_uri"),
+                      experiment.get("name"),
+                      kwargs.get("artifact_location") or str(Path(context.project_path) / "mlruns"))
 
 
 class MlflowTrackingHooks:

@@ -20,11 +20,12 @@ from kexue.hooks import (
     RunManifestHooks,
     RunMetadataHooks,
     SeedHooks,
+    TrackingStoreHooks,
 )
 from kexue.launch import is_rank_zero
 
-HOOKS = (PreflightHooks(), SeedHooks(), RunMetadataHooks(), DistributedRankHooks(),
-         MlflowTrackingHooks(), RunManifestHooks(), ReportingHooks())
+HOOKS = (TrackingStoreHooks(), PreflightHooks(), SeedHooks(), RunMetadataHooks(),
+         DistributedRankHooks(), MlflowTrackingHooks(), RunManifestHooks(), ReportingHooks())
 
 # torchrun / srun start every rank as its own `kedro run`: only global rank 0 opens an MLflow run
 # or writes kedro-viz's run statistics (.viz/*.json).
@@ -40,7 +41,7 @@ _USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 def _tracking_uri(filename: str) -> str:
     if _USER_TRACKING_URI:
         return _USER_TRACKING_URI
-    from kexue.io.tracking_store import project_sqlite_uri  # imports MLflow: only when resolved
+    from kexue.io.tracking_store import project_sqlite_uri
 
     return project_sqlite_uri(filename)
 
@@ -56,7 +57,7 @@ CONFIG_LOADER_ARGS = {
     # ${kx.tracking_uri:mlflow.db}: $MLFLOW_TRACKING_URI (as set when the process started), else
     # an ABSOLUTE sqlite URI of that file in the project root, whatever folder kedro runs from
     # (MLflow caches stores by URI, so a relative sqlite:///mlflow.db would keep writing to the
-    # first project of a process), its tables created once under a file lock
-    # (kexue.io.tracking_store: sessions starting at once on a fresh store corrupted it).
+    # first project of a process). Pure: TrackingStoreHooks prepares the env's store, under a
+    # lock, before kedro-mlflow opens it (kexue.io.tracking_store).
     "custom_resolvers": {"kx.tracking_uri": lambda filename="mlflow.db": _tracking_uri(filename)},
 }

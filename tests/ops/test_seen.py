@@ -113,5 +113,6 @@ def test_a_challenger_that_is_the_champion_is_not_decided_on() -> None:
     scores = {"challenger": {"acc": 0.9}, "champion": {"acc": 0.9}, "champion_version": "5",
               "n_eval": 3, "eval_split": "test", "same_as_champion": True}
     decision, record, report = gate_decision(scores, bundle, GateConfig(metric="acc"), "x", "r")
-    assert decision["promote"] is False
+    assert decision["promote"] is False and record["outcome"] == "unchanged"
+    assert decision["tags"]["gate_decision"] == "unchanged" and "**Decision: UNCHANGED**" in report
     assert "the challenger is the champion v5 itself" in record["reason"] in report

@@ -143,11 +143,21 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
         self.metadata = metadata
 
     def save(self, data: dict[str, Any]) -> None:
-        from mlflow.exceptions import MlflowException
+        import mlflow
+
+        from kexue.io.tracking_store import store_lock
 
         for key in ("bundle", "promote", "tags"):
             if key not in data:
                 raise DatasetError(f"RegistryDecisionDataset needs {key!r} in the decision")
+        # one writer at a time per SQLite store (check, register and alias move): two retrains
+        # of one family at once could otherwise both pass the champion-moved check
+        with store_lock(mlflow.get_registry_uri()):
+            self._save(data)
+
+    def _save(self, data: dict[str, Any]) -> None:
+        from mlflow.exceptions import MlflowException
+
         digest = bundle_digest(data["bundle"])
         client = _client()
         try:
@@ -160,6 +170,7 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
             if existing is not None and now == str(existing.version):
                 logger.warning("%s: version %s, this challenger, is already the %r (a retried "
                                "gate task); nothing to do", self._name, now, self._alias)
+                self._retag(client, existing, data["tags"], True)
                 return
             self._check_champion_unchanged(now, data["tags"])
         if existing is not None:
@@ -217,6 +228,9 @@ class RegistryDecisionDataset(AbstractDataset[dict[str, Any], None]):
         run = str(tags.get("kedro_run_id", ""))
         if run and run not in runs:
             runs.append(run)
+        if promote:                            # an earlier rejection's record is stale now
+            for key in [k for k in old if k.startswith("last_gate_")]:
+                client.delete_model_version_tag(self._name, str(mv.version), key)
         for key, value in {**new, "kedro_run_ids": ",".join(runs[-50:])}.items():  # tag size
             client.set_model_version_tag(self._name, str(mv.version), key, value)
 

@@ -130,18 +130,21 @@ def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg
     ch = float(scores["challenger"][cfg.metric])
     cp = None if scores["champion"] is None else float(scores["champion"][cfg.metric])
     version = scores.get("champion_version")
-    if scores.get("same_as_champion"):
+    unchanged = bool(scores.get("same_as_champion"))
+    if unchanged:
         promote, reason = False, (f"the challenger is the champion v{version} itself (same "
                                   "bundle digest: a retried gate task, or a bit-identical "
                                   "retrain): nothing to decide")
     else:
         promote, reason = decide(ch, cp, cfg)
-    record = {"family": family, "promote": promote, "reason": reason, "metric": cfg.metric,
+    outcome = "unchanged" if unchanged else "promoted" if promote else "rejected"
+    record = {"family": family, "promote": promote, "outcome": outcome, "reason": reason,
+              "metric": cfg.metric,
               "higher_is_better": cfg.higher, "margin": cfg.margin,
               "challenger_score": ch, "champion_score": cp, "champion_version_before": version,
               "n_eval": scores["n_eval"], "eval_split": scores["eval_split"],
               "seen": scores.get("seen"), "kedro_run_id": run_id}
-    tags = {"gate_decision": "promoted" if promote else "rejected", "gate_reason": reason,
+    tags = {"gate_decision": outcome, "gate_reason": reason,
             "gate_metric": cfg.metric, "gate_margin": cfg.margin, "challenger_score": ch,
             "champion_score": "none" if cp is None else cp,
             "champion_version_before": version or "none", "kedro_run_id": run_id}
@@ -150,7 +153,7 @@ def gate_decision(scores: dict[str, Any], challenger_bundle: dict[str, Any], cfg
     report = "\n".join([
         f"# Retraining {family}: champion / challenger gate\n",
         f"Kedro run id: `{run_id}`\n",
-        f"**Decision: {'PROMOTED' if promote else 'REJECTED'}** — {reason}.\n",
+        f"**Decision: {outcome.upper()}** — {reason}.\n",
         f"| | {cfg.metric} on the fixed {scores['eval_split']} split (n = {scores['n_eval']}) |",
         "|---|---:|", f"| challenger | {ch:.4f} |", champion_row,
         _seen_line(scores.get("seen")),
