@@ -108,6 +108,19 @@ def test_reject_wrong_column_count_for_configured_layout(tmp_path: Path):
     assert [(r.line, r.reason) for r in rejects] == [(1, "field_count")]
 
 
+@pytest.mark.parametrize("layout", ["auto", "to_title"])
+def test_three_columns_without_the_csl_prefix_are_rejected_not_swapped(tmp_path: Path,
+                                                                       layout: str):
+    # a CLGE "title<TAB>abstract" line whose abstract holds a tab: read as the benchmark layout
+    # it would become (title='制表符', text='摘要 含') and the real title would be lost
+    path = tmp_path / "x.tsv"
+    path.write_text(" To Title \t摘要\t标题\n标题\t摘要 含\t制表符\n", encoding="utf-8")
+    records = _read(path, layout)
+    assert [(p.line, p.target, p.source) for p in _pairs(records)] == [(1, "标题", "摘要")]
+    [rej] = _rejects(records)
+    assert (rej.line, rej.reason) == (2, "field_count") and "'to title'" in rej.detail
+
+
 def test_reject_empty_title(tmp_path: Path):
     rej, _ = _single_reject(tmp_path, b"  \tsome source")
     assert rej.reason == "empty_title"

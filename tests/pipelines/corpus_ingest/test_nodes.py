@@ -146,6 +146,24 @@ def test_bad_parameters_fail_fast(tmp_path: Path):
         read_title_corpus(**_raws(tmp_path), params=_params(split={"dev": 0.6, "test": 0.5}))
     with pytest.raises(ConfigError, match="Unknown parameter"):
         read_title_corpus(**_raws(tmp_path), params=_params(min_freqs=3))
+    with pytest.raises(ConfigError, match="max_source_chars must be >= 1"):
+        read_title_corpus(**_raws(tmp_path), params=_params(max_source_chars=0))
+
+
+def test_a_corpus_with_every_record_rejected_names_the_setting(tmp_path: Path):
+    # CLGE's 2-column CSL file under csl_layout: to_title: every line is a field_count reject;
+    # the run must stop naming the key, not fail later in the split's schema check
+    path = tmp_path / "csl" / "val.tsv"
+    path.parent.mkdir(parents=True)
+    path.write_text("标题一\t摘要一\n标题二\t摘要二\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        read_title_corpus(**_raws(tmp_path), params=_params(corpus="csl", csl_layout="to_title"))
+    msg = str(err.value)
+    assert "2 record(s) read" in msg and "{'field_count': 2}" in msg
+    assert f"{path}:1 field_count" in msg and "corpus_ingest.csl_layout" in msg
+    # the same file reads under auto: the error is about the setting, not the data
+    pairs, rejects, _ = read_title_corpus(**_raws(tmp_path), params=_params(corpus="csl"))
+    assert len(pairs) == 2 and len(rejects) == 0
 
 
 def test_split_is_deterministic_order_independent_and_exact():

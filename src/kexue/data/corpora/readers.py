@@ -4,15 +4,16 @@ Formats (as published; see ``../shared/data-samples/README.md``):
 
 * **CSL** (ydli-ai/CSL ``benchmark/ts/*.tsv``): ``to title<TAB>abstract<TAB>title``; the CLGE copy
   uses ``title<TAB>abstract``. ``layout: auto`` decides per line by the column count (3 -> the
-  first column is the task prefix, 2 -> title first).
+  first column must be the task prefix ``to title``, else the line is a ``field_count`` reject:
+  a tab inside a CLGE field; 2 -> title first).
 * **LCSTS** (CLGE): ``summary<TAB>text``.
 * **THUCNews**: one article per file ``<category>/<id>.txt``; line 1 is the title, the body is the
   remaining lines (stripped, blank lines dropped, joined without separator: Chinese text).
 
 Every reader yields :class:`RawPair` or :class:`Reject` records, never raises on bad data.
-Reject reasons (the text before `` (`` is the stable key used in reports): ``invalid utf-8``,
-``blank line``, ``header line``, ``wrong column count``, ``empty title``, ``empty text``; the
-ingest step adds ``text too long`` and ``duplicate``.
+Reject reasons are the stable codes of :data:`REJECT_REASONS` (``invalid_utf8``, ``blank_line``,
+``header_line``, ``field_count``, ``empty_title``, ``empty_source``); the ingest step adds
+``source_too_long`` and ``duplicate``.
 
 :class:`RawCorpusDataset` is a read-only Kedro dataset over a folder + glob. ``load()`` lists
 and opens nothing: it returns a :class:`RawCorpus` whose ``files()`` globs lazily and whose
@@ -39,6 +40,7 @@ from kexue.progress import track
 
 Layout = Literal["auto", "to_title", "title_abstract"]
 LAYOUTS: tuple[str, ...] = ("auto", "to_title", "title_abstract")
+CSL_PREFIX = "to title"  # column 1 of every line of CSL's benchmark/ts layout
 HEADER_WORDS = frozenset({"to title", "title", "abstract", "summary", "text", "content",
                           "source", "target", "label", "prefix", "src", "tgt"})
 
@@ -139,6 +141,13 @@ def parse_pair_lines(lines: Iterable[Line], file: str, layout: Layout = "auto") 
                          f"got {len(fields)} columns, expected {want} for layout {layout}")
             continue
         if len(fields) == 3:  # to title \t abstract \t title
+            if fields[0].strip().lower() != CSL_PREFIX:
+                # e.g. a CLGE ``title \t abstract`` line with a tab inside the abstract: taking
+                # it as the benchmark layout would swap title and text silently
+                yield Reject(file, line.no, "field_count", raw,
+                             f"3 columns but column 1 is {fields[0][:20]!r}, not the CSL "
+                             f"benchmark's {CSL_PREFIX!r} (a tab inside a field?)")
+                continue
             yield _check_pair(file, line.no, fields[2], fields[1], raw)
         else:  # title \t abstract   |   summary \t text
             yield _check_pair(file, line.no, fields[0], fields[1], raw)

@@ -94,6 +94,9 @@ class CorpusIngestConfig:
             raise ValueError("min_freq must be >= 1 (1 keeps every train character)")
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be >= 1 or null (no limit)")
+        if self.max_source_chars is not None and self.max_source_chars < 1:
+            raise ValueError("max_source_chars must be >= 1 or null (no hard limit; "
+                             "source_maxlen still truncates)")
 
 
 def _records(cfg: CorpusIngestConfig, raws: dict[str, RawCorpus]) -> Iterator[Record]:
@@ -161,6 +164,8 @@ def read_title_corpus(csl_raw: RawCorpus, lcsts_raw: RawCorpus, thucnews_raw: Ra
         if cfg.limit is not None and len(pairs) >= cfg.limit:
             logger.info("corpus_ingest: stopped after limit=%d accepted pairs", cfg.limit)
             break
+    if not pairs:
+        raise _nothing_accepted(cfg, raws, rejects)
     pairs_df = pd.DataFrame(pairs, columns=["file", "line", "source", "target"])
     pairs_df["line"] = pairs_df["line"].astype("int64")
     rejects_df = _rejects_frame(rejects)
@@ -178,6 +183,23 @@ def read_title_corpus(csl_raw: RawCorpus, lcsts_raw: RawCorpus, thucnews_raw: Ra
     logger.info("corpus_ingest: %s -> %d pairs accepted, %d rejected", read_stats["where"],
                 len(pairs_df), len(rejects_df))
     return pairs_df, rejects_df, read_stats
+
+
+def _nothing_accepted(cfg: CorpusIngestConfig, raws: dict[str, RawCorpus],
+                      rejects: list[Reject]) -> ConfigError:
+    """The error when every record was rejected: the counts by reason and the likely setting."""
+    where = EMBEDDED_FILE if cfg.corpus == "default" else raws[cfg.corpus].where
+    by_reason = count_by_reason(r.reason for r in rejects)
+    hints = {"field_count": f"'{WHERE}.csl_layout' ({cfg.csl_layout!r}) against the files' "
+                            "columns (auto reads both CSL layouts)",
+             "source_too_long": f"'{WHERE}.max_source_chars' ({cfg.max_source_chars})",
+             "invalid_utf8": "the files' encoding (UTF-8 is required)"}
+    fix = "; ".join(hints[r] for r in by_reason if r in hints) or "the files' format"
+    first = "; ".join(f"{r.file}:{r.line} {r.reason} ({r.detail})" for r in rejects[:3])
+    read = (f"{len(rejects)} record(s) read, every one rejected {by_reason}, e.g. {first}"
+            if rejects else "its files hold no record")
+    return ConfigError(f"corpus_ingest accepted no pair of corpus {cfg.corpus!r} ({where}): "
+                       f"{read}. Fix: check {fix}.")
 
 
 def _limit_checks(rec: RawPair, cfg: CorpusIngestConfig, seen: dict[bytes, str]) -> Record:
