@@ -10,6 +10,7 @@ import pickle
 import shutil
 import struct
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,14 @@ def test_idx_pair_decodes_raw_and_gzipped_identically(xy):
     assert a.record.tolist() == [1, 2, 3, 4, 5] and a.read == 5 and a.rejects.empty
 
 
+def _corrupt_deflate(data: bytes) -> bytes:
+    gz = bytearray(gzip.compress(data))
+    gz[12:20] = b"\xff" * 8                    # inside the first deflate block, after the header
+    with pytest.raises(zlib.error):            # the premise: what gzip itself raises here
+        gzip.decompress(bytes(gz))
+    return bytes(gz)
+
+
 @pytest.mark.parametrize("mutate, match", [
     (lambda i, lab: (i[:-7], lab), r"images\.idx: truncated: .* bytes, the header \(5, 28, 28\)"),
     (lambda i, lab: (i + b"\0", lab), "longer than its header says"),
@@ -54,6 +63,8 @@ def test_idx_pair_decodes_raw_and_gzipped_identically(xy):
                                                             r"0x00000803"),
     (lambda i, lab: (i, idx_labels(np.array([1, 2, 3]))), "holds 5 images but labels.idx holds 3"),
     (lambda i, lab: (b"\x1f\x8bnot-gzip", lab), "not a readable gzip"),
+    # a corrupt deflate stream raises zlib.error (not OSError): still the named-file error
+    (lambda i, lab: (_corrupt_deflate(i), lab), "images.idx: not a readable gzip .*invalid"),
     (lambda i, lab: (i[:2], lab), "not even an IDX header"),
 ])
 def test_idx_whole_file_defects_fail_naming_the_file(xy, mutate, match):
@@ -167,12 +178,25 @@ def test_folder_reader_rejects_unreadable_and_wrong_size_images(tmp_path):
             Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / cls / f"{i}.png")
     Image.fromarray(np.zeros((9, 8), np.uint8)).save(tmp_path / "dog" / "big.jpg")
     (tmp_path / "dog" / "broken.png").write_bytes(b"\x89PNG not really")
-    (tmp_path / "dog" / "notes.txt").write_text("ignored")
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    (tmp_path / "dog" / "more").mkdir()                       # nested: not read, but counted
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "dog" / "more" / "x.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "stray.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "cat" / "c.bmp")
+    # 16-bit grey: convert("L") would clip every value above 255 to white
+    Image.fromarray(np.full((8, 8), 60000, np.uint16)).save(tmp_path / "cat" / "deep.png")
     s = ImageFolderDataset(path=str(tmp_path), height=8, width=8, channels=3).load().read()
     assert s.classes == ["cat", "dog"] and s.images.shape == (3, 8, 8, 3)
-    assert s.labels.tolist() == [0, 0, 1] and s.read == 5
+    assert s.labels.tolist() == [0, 0, 1]
     by = dict(zip(s.rejects["file"], s.rejects["reason"], strict=True))
-    assert by == {"dog/big.jpg": "wrong_size", "dog/broken.png": "unreadable_image"}
+    assert by == {"dog/big.jpg": "wrong_size", "dog/broken.png": "unreadable_image",
+                  "dog/notes.txt": "unsupported_file", "dog/more": "unsupported_file",
+                  "stray.png": "unsupported_file", "cat/c.bmp": "unsupported_file",
+                  "cat/deep.png": "unsupported_mode"}
+    assert s.read == 10 == len(s.images) + len(s.rejects)     # every entry is counted
+    # positions follow the sorted listing: root entries, then cat/, then dog/
+    pos = dict(zip(s.rejects["file"], s.rejects["line"], strict=True))
+    assert pos["stray.png"] == 1 and pos["cat/c.bmp"] == 4 and pos["dog/more"] == 9
     grey = ImageFolderDataset(path=str(tmp_path), height=8, width=8, channels=1).load().read()
     assert grey.images.shape == (3, 8, 8, 1) and int(grey.images[1].max()) == 40
 

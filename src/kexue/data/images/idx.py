@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def parse_idx(data: bytes, name: str, magic: int) -> np.ndarray:
     """Decode one IDX file (gzip detected by its magic bytes) into a uint8 array."""
     try:
         data = _gunzip(data)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: corrupt deflate data
         raise ImageFormatError(f"{name}: not a readable gzip file ({exc}). Fix: re-download it "
                                "or give the uncompressed IDX file.") from None
     if len(data) < 4:

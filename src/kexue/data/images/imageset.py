@@ -28,6 +28,8 @@ from kexue.data.rejects import count_by_reason, empty_rejects, rejects_frame
 REJECT_REASONS = {
     "unreadable_image": "an image file in a folder cannot be decoded",
     "wrong_size": "an image in a folder does not have the configured height x width",
+    "unsupported_mode": "a folder image with 16-bit, 32-bit or float pixels (no silent clipping)",
+    "unsupported_file": "a file or folder of an image folder that is not <class>/<image>.png|jpg",
     "unknown_class": "a folder image's class folder is not in the configured class list",
     "bad_label": "a label outside the format's class range",
 }   # the CSV tables (kexue.data.images.table_rejects) keep their own codes
