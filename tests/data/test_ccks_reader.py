@@ -129,6 +129,17 @@ def test_invalid_utf8_line_from_file(tmp_path: Path) -> None:
     assert rejects.rows[0][:4] == ("kb_data", 2, "record", "invalid_utf8")
 
 
+
+@pytest.mark.parametrize("over", [{"subject_id": "  "}, {"subject": "\u3000 "}, {"subject": "\t"}],
+                         ids=["blank_subject_id", "ideographic_space_subject", "tab_subject"])
+def test_kb_whitespace_only_field_is_empty_field(over: dict) -> None:
+    # a whitespace-only subject is no alias anyone can type and can never be linked
+    rejects = Rejects()
+    kb = read_kb(_lines(GOOD_KB, _kb("2", **over)), rejects)
+    assert (kb.stats.read, kb.stats.accepted, kb.stats.rejected) == (2, 1, 1)
+    assert rejects.rows[0][:4] == ("kb_data", 2, "record", "empty_field")
+    assert "only whitespace" in rejects.rows[0][4]
+
 TRAIN_RECORD_BAD = {
     "empty_text": _train("2", text="  ", mentions=[]),
     "duplicate_text_id": _train("1"),
@@ -148,6 +159,13 @@ def test_train_record_reject_reason(reason: str) -> None:
     assert list(res.texts["text_id"]) == ["1", "3"]
 
 
+
+def test_train_whitespace_only_text_id_is_empty_field() -> None:
+    rejects = Rejects()
+    res = read_texts(_lines(_train("1"), _train("  ")), rejects, "train.json", kb_ids={"1"})
+    assert (res.stats.read, res.stats.accepted, res.stats.rejected) == (2, 1, 1)
+    assert rejects.rows[0][:4] == ("train.json", 2, "record", "empty_field")
+
 MENTION_BAD = {
     "bad_mention": {"kb_id": "1", "mention": "南京", "offset": 4},  # offset must be a string
     "bad_offset": {"kb_id": "1", "mention": "南京", "offset": "4.0"},
@@ -156,6 +174,17 @@ MENTION_BAD = {
     "unknown_kb_id": {"kb_id": "999", "mention": "南京", "offset": "4"},
 }
 
+
+
+@pytest.mark.parametrize("bad", [{"kb_id": "1", "mention": " ", "offset": "2"},
+                                 {"kb_id": " ", "mention": "南京", "offset": "4"}],
+                         ids=["blank_mention", "blank_kb_id"])
+def test_train_whitespace_only_mention_or_kb_id_is_bad_mention(bad: dict) -> None:
+    rejects = Rejects()
+    res = read_texts(_lines(_train("7", text="坐 高铁到南京", mentions=[bad])), rejects,
+                     "train.json", kb_ids={"1"})
+    assert (res.stats.mentions_read, res.stats.mentions_rejected) == (1, 1)
+    assert rejects.rows[0][:4] == ("train.json", 1, "mention", "bad_mention")
 
 @pytest.mark.parametrize("reason", sorted(MENTION_BAD))
 def test_train_mention_reject_reason(reason: str) -> None:

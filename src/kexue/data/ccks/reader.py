@@ -124,8 +124,8 @@ def _field(obj: dict[str, Any], key: str, kind: type, nonempty: bool = False) ->
     if not isinstance(value, kind):
         raise BadRecord("bad_field", f"field {key!r} must be {kind.__name__}, "
                                      f"got {type(value).__name__}")
-    if nonempty and not value:
-        raise BadRecord("empty_field", f"field {key!r} is empty")
+    if nonempty and not value.strip():   # whitespace only: no alias, never linkable
+        raise BadRecord("empty_field", f"field {key!r} is empty or only whitespace")
     return value
 
 
@@ -219,8 +219,8 @@ def _mention(item: Any, text: str, kb_ids: Collection[str] | None) -> tuple[str,
         if not isinstance(item.get(key), str):
             raise BadRecord("bad_mention", f"mention field {key!r} missing or not a string")
     mention, offset, kb_id = item["mention"], item["offset"], item["kb_id"]
-    if not mention or not kb_id:
-        raise BadRecord("bad_mention", "empty 'mention' or 'kb_id'")
+    if not mention.strip() or not kb_id.strip():
+        raise BadRecord("bad_mention", "empty or whitespace-only 'mention' or 'kb_id'")
     if not (offset.isascii() and offset.isdigit()):
         raise BadRecord("bad_offset", f"offset {offset!r} is not an integer string")
     start = int(offset)
