@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from kexue.config import ConfigError
 from kexue.models.textcls import CharClassifier, ClassifierConfig, perturbed_accuracy
 from kexue.models.textcls.compare import compare, paired_interval
 from kexue.models.textcls.training import train_loader
@@ -39,6 +40,17 @@ def test_ingest_counts_and_flags(data):
     assert rep["dev_in_train"] == 0 and not dev["in_train"].any()        # generator: no overlap
     assert rep["splits"]["train"]["read"] == 240 and rep["splits"]["train"]["rejected"] == 0
 
+
+
+@pytest.mark.parametrize("over, key", [({"n_train": 0}, "n_train=0"), ({"n_dev": -1}, "n_dev=-1"),
+                                       ({"n_classes": 1}, "n_classes=1"),
+                                       ({"max_train": -5}, "max_train=-5")])
+def test_ingest_rejects_a_bad_size_naming_the_key(over, key):
+    # before validate(): n_train=0 ran on, the others failed deep in numpy / pandas unnamed
+    params = {**PARAMS, "data": {**PARAMS["data"], **over}}
+    with pytest.raises(ConfigError, match=r"text_classification\.data") as exc:
+        ingest_text(None, None, None, None, params, seed=0)
+    assert key in str(exc.value)
 
 def test_same_seed_same_result_and_methods_differ(data):
     train, dev, vocab, _ = data

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from kexue.config import ConfigError, build_config
+from kexue.config import ConfigError, build_config, require_at_least
 from kexue.data.rejects import empty_rejects
 from kexue.data.textcls import generate_task, overlap
 
@@ -32,6 +32,13 @@ class DataConfig:
     n_dev: int = 600
     n_classes: int = 5
     max_train: int = 0
+
+    def validate(self) -> None:
+        require_at_least(self, 1, "n_train", "n_dev")
+        require_at_least(self, 2, "n_classes")
+        if self.max_train < 0:
+            raise ValueError(f"max_train={self.max_train} must be >= 0 (0 = every training "
+                             "text). Fix: a positive cap, or 0")
 
 
 def ingest_text(tnews: Any, iflytek: Any, fewclue_iflytek: Any, chnsenticorp: Any,
