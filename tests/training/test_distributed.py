@@ -17,6 +17,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from kexue.config import ConfigError
 from kexue.models.mlp import MLPConfig
 from kexue.models.mlp.model import MLPClassifier
 from kexue.models.title_gen.batching import Collate, TitleDataset
@@ -102,7 +103,8 @@ def test_title_model_under_ddp_keeps_exact_accumulation_gp_and_fgm(
 
 def test_external_launcher_env_sets_devices_and_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
     """torchrun: 8 ranks, 4 per node -> devices 4 x 2 nodes (Lightning requires the product to be
-    WORLD_SIZE); srun's SLURM_NTASKS_PER_NODE '4(x2)' likewise; explicit devices are kept; no
+    WORLD_SIZE), from auto, -1, the default 1 and an explicit 4 alike; srun's SLURM_NTASKS_PER_NODE
+    '4(x2)' likewise; a count that contradicts the launcher is refused naming the key; no
     launcher -> unchanged, and rank 0 only is allowed to write."""
     from kexue.launch import is_rank_zero, launched_rank, resolve_devices
 
@@ -114,7 +116,13 @@ def test_external_launcher_env_sets_devices_and_nodes(monkeypatch: pytest.Monkey
     monkeypatch.setenv("WORLD_SIZE", "8")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert launched_rank() == (5, 8) and not is_rank_zero()
-    assert resolve_devices("auto", 1) == (4, 2) and resolve_devices(2, 1) == (2, 1)
+    for devices in ("auto", -1, 1, "1", 4):
+        assert resolve_devices(devices, 1) == (4, 2), devices
+    assert resolve_devices(4, 2) == (4, 2) and resolve_devices([0, 1], 1) == ([0, 1], 1)
+    with pytest.raises(ConfigError, match=r"'trainer\.devices': 2.*nproc_per_node 2"):
+        resolve_devices(2, 1)
+    with pytest.raises(ConfigError, match=r"'trainer\.num_nodes': 3.* = 2 node"):
+        resolve_devices("auto", 3)
     for var in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(var)
     monkeypatch.setenv("SLURM_PROCID", "0")
@@ -122,6 +130,44 @@ def test_external_launcher_env_sets_devices_and_nodes(monkeypatch: pytest.Monkey
     monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4(x2)")
     assert launched_rank() == (0, 8) and is_rank_zero() and resolve_devices(-1, 1) == (4, 2)
 
+
+
+def test_the_shipped_gpu_trainer_joins_one_process_group_under_torchrun(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's torchrun / srun commands run ``--env gpu``, whose trainers ship ``devices: 1``.
+    With 1 kept, Lightning picks a single-device strategy: every rank fits its own model, no
+    gradient sync. Each pipeline's own gpu trainer config, under a faked 2-rank torchrun, must
+    give a DDP strategy over 2 processes (accelerator set to cpu here: no GPU in CI)."""
+    from pathlib import Path
+
+    from kedro.config import OmegaConfigLoader
+    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+
+    from kexue.config import build_config
+
+    root = Path(__file__).resolve().parents[2]
+    params = OmegaConfigLoader(str(root / "conf"), base_env="base",
+                               default_run_env="gpu")["parameters"]
+    names = [n for n in ("tricks", "entity_linking", "title_generation", "vqvae", "nvae",
+                         "text_classification")
+             if isinstance(params[n].get("trainer"), dict)]
+    assert len(names) == 6
+    for var in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(var, raising=False)
+    single = build_trainer(build_config(TrainerConfig, {**params["tricks"]["trainer"],
+                                                        "accelerator": "cpu"}))
+    assert isinstance(single.strategy, SingleDeviceStrategy)          # no launcher: one process
+    for var, value in {"RANK": "0", "LOCAL_RANK": "0", "GROUP_RANK": "0", "WORLD_SIZE": "2",
+                       "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": "29500"}.items():
+        monkeypatch.setenv(var, value)
+    for name in names:
+        shipped = params[name]["trainer"]
+        assert shipped["devices"] == 1, name                        # the premise: one GPU
+        trainer = build_trainer(build_config(TrainerConfig, {**shipped, "accelerator": "cpu"},
+                                             where=f"{name}.trainer"))
+        assert isinstance(trainer.strategy, DDPStrategy), name
+        assert (trainer.num_devices, trainer.num_nodes, trainer.world_size) == (2, 1, 2), name
 
 def test_plain_ddp_is_refused_unless_an_external_launcher_started_the_ranks(
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,6 +52,13 @@ def test_ingest_rejects_a_bad_size_naming_the_key(over, key):
         ingest_text(None, None, None, None, params, seed=0)
     assert key in str(exc.value)
 
+
+def test_resumable_is_refused_not_ignored(data):
+    train, dev, vocab, _ = data
+    params = {**PARAMS, "trainer": {**PARAMS["trainer"], "resumable": True}}
+    with pytest.raises(ConfigError, match=r"methods\.plain\.trainer\.resumable.*resumable: false"):
+        train_method(train, dev, vocab, params, "plain")
+
 def test_same_seed_same_result_and_methods_differ(data):
     train, dev, vocab, _ = data
     a = train_method(train, dev, vocab, PARAMS, "plain")

@@ -82,6 +82,11 @@ def train_method(train: pd.DataFrame, dev: pd.DataFrame, vocab: dict[str, Any],
                                           "n_classes": n_classes}, where=f"{P}.model")
     trainer = build_config(TrainerConfig, {**params.get("trainer", {}), **m.trainer},
                            where=f"{P}.methods.{method}.trainer")
+    if trainer.resumable:        # would be ignored: this pipeline's fits keep no checkpoints
+        raise ConfigError(f"Invalid parameter '{P}.methods.{method}.trainer.resumable': true, but "
+                          "text_classification keeps no epoch checkpoints (each seed x method "
+                          "fit is short and is re-run whole). Fix: resumable: false (a killed "
+                          "run re-runs this node from the start)")
     optim = build_config(OptimizerConfig, {**params.get("optimizer", {}), **m.optimizer},
                          where=f"{P}.methods.{method}.optimizer")
     adv = build_config(AdversarialConfig, {"embedding": "model.embedding", **m.adversarial},
