@@ -15,18 +15,37 @@ from kexue.config import ConfigError
 logger = logging.getLogger(__name__)
 
 
+# Lightning's own rule (``SLURMEnvironment.detect``): these job names mean "SLURM allocated, but
+# I start the processes myself", so SLURM is not the launcher.
+SLURM_INTERACTIVE_JOB_NAMES = ("bash", "interactive")
+
+
+def _srun_step() -> tuple[int, int] | None:
+    """``(SLURM_PROCID, tasks in this srun step)`` when srun started this process as one task of a
+    step with several tasks, else ``None``. The allocation's ``SLURM_NTASKS`` alone is not
+    enough: a batch script that runs ``kedro run`` itself (no srun) has it too, and there one
+    process must train on one device, not wait for ranks that never start. ``SLURM_STEP_NUM_TASKS``
+    is set by srun for its step only."""
+    env = os.environ
+    if env.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
+        return None
+    if "SLURM_PROCID" not in env or "SLURM_STEP_NUM_TASKS" not in env:
+        return None
+    return int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"])
+
+
 def launched_rank() -> tuple[int, int]:
     """``(global rank, world size)`` set by an external launcher, ``(0, 1)`` without one.
 
-    torchrun sets ``RANK`` / ``WORLD_SIZE``; ``srun`` sets ``SLURM_PROCID`` / ``SLURM_NTASKS``.
-    ``ddp_spawn`` workers are not "launched": they never run Kedro hooks.
+    torchrun sets ``RANK`` / ``WORLD_SIZE``; ``srun`` sets ``SLURM_PROCID`` and, for its step,
+    ``SLURM_STEP_NUM_TASKS`` (see :func:`_srun_step`). ``ddp_spawn`` workers are not "launched":
+    they never run Kedro hooks.
     """
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
         return int(env["RANK"]), int(env["WORLD_SIZE"])
-    if "SLURM_PROCID" in env and "SLURM_NTASKS" in env:
-        return int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"])
-    return 0, 1
+    step = _srun_step()
+    return step if step is not None else (0, 1)
 
 
 def is_rank_zero() -> bool:
@@ -34,47 +53,90 @@ def is_rank_zero() -> bool:
     return launched_rank()[0] == 0
 
 
+def _tasks_per_node(value: str) -> int:
+    """SLURM's per-node task list, ``"4"``, ``"4(x2)"`` or ``"4(x2),4"``, as one count; uneven
+    counts (``"3,2"``) cannot be one Trainer's ``devices`` and are refused."""
+    counts: set[int] = set()
+    for item in value.split(","):
+        counts.add(int(item.split("(")[0]))
+    if len(counts) != 1:
+        raise ConfigError(f"srun started an uneven number of tasks per node ({value!r}); "
+                          "Lightning needs the same number on every node. Fix: srun "
+                          "--ntasks-per-node N (N = GPUs per node)")
+    return counts.pop()
+
+
 def _local_world_size() -> int | None:
+    """Processes per node that the launcher started, ``None`` if it does not say."""
     env = os.environ
-    if "LOCAL_WORLD_SIZE" in env:
-        return int(env["LOCAL_WORLD_SIZE"])
-    if "SLURM_NTASKS_PER_NODE" in env:                    # e.g. "4" or "4(x2)"
-        return int(env["SLURM_NTASKS_PER_NODE"].split("(")[0])
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return int(env["LOCAL_WORLD_SIZE"]) if "LOCAL_WORLD_SIZE" in env else None
+    for var in ("SLURM_STEP_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE"):
+        if var in env:
+            return _tasks_per_node(env[var])
     return None
+
+
+def _device_count(devices: Any) -> int | str | None:
+    """What ``trainer.devices`` asks for, as Lightning reads it: ``"auto"``, an int (``-1`` = all),
+    or the number of listed device ids (``[0, 1]``, ``"0,1"``); ``None`` if unreadable."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    text = str(devices).strip()
+    if text == "auto":
+        return "auto"
+    if "," in text:
+        ids = [t for t in text.split(",") if t.strip()]
+        return len(ids) if all(t.strip().isdigit() for t in ids) else None
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
     """``(devices, num_nodes)`` for the Trainer. Under an external launcher (torchrun, srun) the
-    launcher decides: its processes per node and ``world_size // that`` nodes (Lightning checks
+    launcher decides: its processes per node, and ``world_size // that`` nodes (Lightning checks
     ``devices * num_nodes == WORLD_SIZE``). ``devices: auto`` / ``-1`` and the one-process default
-    ``1`` (what ``conf/gpu`` ships) take the launcher's count; ``1`` with several ranks per node
-    says so in a warning, since with it Lightning would pick a single-device strategy and every
-    rank would train its own model with no gradient sync. Another device count that differs
-    from the launcher's is refused with the fix. Unchanged without a launcher.
+    ``1`` (what ``conf/gpu`` ships) take the launcher's count: with ``1`` kept, Lightning would
+    pick a single-device strategy and every rank would train its own model with no gradient
+    sync. A count or id list of the launcher's size is kept; one that contradicts the launcher is
+    refused with the fix. Unchanged without a launcher.
 
     Raises:
-        ConfigError: ``trainer.devices`` or ``trainer.num_nodes`` contradicts the launcher.
+        ConfigError: ``trainer.devices`` / ``trainer.num_nodes`` contradicts the launcher, or the
+            launcher does not say how many processes it started per node.
     """
+    rank_env = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if not rank_env and _srun_step() is None:
+        return devices, num_nodes
     _, world = launched_rank()
     local = _local_world_size()
-    if world <= 1 or not local or isinstance(devices, (list, tuple)):
-        return devices, num_nodes
+    if local is None:
+        if world <= 1:
+            return devices, num_nodes
+        raise ConfigError(f"A launcher started {world} processes but does not say how many per "
+                          "node (no LOCAL_WORLD_SIZE / SLURM_STEP_TASKS_PER_NODE), so "
+                          "'trainer.devices' cannot be matched to it. Fix: torchrun "
+                          "--nproc_per_node N, or srun --ntasks-per-node N")
     nodes = max(1, world // local)
-    count = int(devices) if str(devices).lstrip("-").isdigit() else devices
-    if count in (1, -1, "auto") or count == local:
-        if count == 1 and local > 1:
-            logger.warning("trainer.devices=1 under a launcher with %d processes per node "
-                           "(world size %d): using devices=%d, num_nodes=%d so the ranks join "
-                           "one process group. Set trainer.devices=auto to silence this.",
-                           local, world, local, nodes)
+    count = _device_count(devices)
+    listed = isinstance(devices, (list, tuple)) or (isinstance(devices, str) and "," in devices)
+    if (count in (1, -1, "auto") and not listed) or count == local:
         if num_nodes not in (1, nodes):
             raise ConfigError(f"Invalid parameter 'trainer.num_nodes': {num_nodes}, but the "
                               f"launcher started {world} processes, {local} per node = {nodes} "
                               "node(s). Fix: leave num_nodes at 1 (the launcher's count is used)"
                               f" or give --nnodes {num_nodes} to the launcher")
+        if count != local:
+            logger.info("trainer.devices=%r under a launcher with %d process(es) per node "
+                        "(world size %d): devices=%d, num_nodes=%d", devices, local, world,
+                        local, nodes)
+        if listed:
+            return devices, nodes            # the listed ids, one per local process
         return local, nodes
     raise ConfigError(f"Invalid parameter 'trainer.devices': {devices!r}, but the launcher started "
-                      f"{local} processes per node (world size {world}). Fix: "
-                      "trainer.devices=auto (the launcher's count), or start "
-                      f"{devices} processes per node (torchrun --nproc_per_node {devices}, "
-                      f"srun --ntasks-per-node {devices})")
+                      f"{local} process(es) per node (world size {world}). Fix: "
+                      "trainer.devices: 1 or auto (the launcher's count is used), or start "
+                      "that many processes per node (torchrun --nproc_per_node N, srun "
+                      "--ntasks-per-node N)")

@@ -176,15 +176,20 @@ MENTION_BAD = {
 
 
 
-@pytest.mark.parametrize("bad", [{"kb_id": "1", "mention": " ", "offset": "2"},
-                                 {"kb_id": " ", "mention": "南京", "offset": "4"}],
+@pytest.mark.parametrize("bad", [{"kb_id": "1", "mention": " ", "offset": "1"},
+                                 {"kb_id": " ", "mention": "南京", "offset": "5"}],
                          ids=["blank_mention", "blank_kb_id"])
 def test_train_whitespace_only_mention_or_kb_id_is_bad_mention(bad: dict) -> None:
+    # both align with the text ("坐 高铁到南京": the space at 1, 南京 at 5) and, read without a
+    # KB id set (develop / predict inputs), the previous reader accepted them
+    text = "坐 高铁到南京"
+    assert text[int(bad["offset"]):].startswith(bad["mention"])
     rejects = Rejects()
-    res = read_texts(_lines(_train("7", text="坐 高铁到南京", mentions=[bad])), rejects,
-                     "train.json", kb_ids={"1"})
+    res = read_texts(_lines(_train("7", text=text, mentions=[bad])), rejects, "train.json",
+                     kb_ids=None)
     assert (res.stats.mentions_read, res.stats.mentions_rejected) == (1, 1)
     assert rejects.rows[0][:4] == ("train.json", 1, "mention", "bad_mention")
+    assert "whitespace-only" in rejects.rows[0][4]
 
 @pytest.mark.parametrize("reason", sorted(MENTION_BAD))
 def test_train_mention_reject_reason(reason: str) -> None:

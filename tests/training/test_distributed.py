@@ -101,35 +101,76 @@ def test_title_model_under_ddp_keeps_exact_accumulation_gp_and_fgm(
     assert _max_diff(one, two) < 1e-10
 
 
+LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK",
+                 "TORCHELASTIC_RUN_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE",
+                 "SLURM_TASKS_PER_NODE", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_TASKS_PER_NODE",
+                 "SLURM_JOB_NAME")
+
+
+def _no_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in LAUNCHER_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
 def test_external_launcher_env_sets_devices_and_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
     """torchrun: 8 ranks, 4 per node -> devices 4 x 2 nodes (Lightning requires the product to be
-    WORLD_SIZE), from auto, -1, the default 1 and an explicit 4 alike; srun's SLURM_NTASKS_PER_NODE
-    '4(x2)' likewise; a count that contradicts the launcher is refused naming the key; no
-    launcher -> unchanged, and rank 0 only is allowed to write."""
+    WORLD_SIZE), from auto, -1, the default 1, 4 and four listed ids alike; a count, an id list
+    or num_nodes that contradicts the launcher is refused naming the key; a one-process torchrun
+    maps auto to 1; no launcher -> unchanged, and rank 0 only is allowed to write."""
     from kexue.launch import is_rank_zero, launched_rank, resolve_devices
 
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
-                "SLURM_NTASKS_PER_NODE"):
-        monkeypatch.delenv(var, raising=False)
+    _no_launcher(monkeypatch)
     assert resolve_devices("auto", 1) == ("auto", 1) and is_rank_zero()
+    assert resolve_devices([0, 1], 1) == ([0, 1], 1)
     monkeypatch.setenv("RANK", "5")
     monkeypatch.setenv("WORLD_SIZE", "8")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert launched_rank() == (5, 8) and not is_rank_zero()
-    for devices in ("auto", -1, 1, "1", 4):
+    for devices in ("auto", -1, 1, "1", 4, "4"):
         assert resolve_devices(devices, 1) == (4, 2), devices
-    assert resolve_devices(4, 2) == (4, 2) and resolve_devices([0, 1], 1) == ([0, 1], 1)
-    with pytest.raises(ConfigError, match=r"'trainer\.devices': 2.*nproc_per_node 2"):
-        resolve_devices(2, 1)
+    assert resolve_devices(4, 2) == (4, 2)
+    assert resolve_devices([0, 1, 2, 3], 1) == ([0, 1, 2, 3], 2)
+    assert resolve_devices("0,1,2,3", 1) == ("0,1,2,3", 2)
+    for bad in (2, [0], "0,1", "--1"):
+        with pytest.raises(ConfigError, match=r"'trainer\.devices': .*4 process\(es\) per node"):
+            resolve_devices(bad, 1)
     with pytest.raises(ConfigError, match=r"'trainer\.num_nodes': 3.* = 2 node"):
         resolve_devices("auto", 3)
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(var)
-    monkeypatch.setenv("SLURM_PROCID", "0")
-    monkeypatch.setenv("SLURM_NTASKS", "8")
-    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4(x2)")
-    assert launched_rank() == (0, 8) and is_rank_zero() and resolve_devices(-1, 1) == (4, 2)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    with pytest.raises(ConfigError, match="per node"):   # never silently one process per rank
+        resolve_devices(1, 1)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert resolve_devices("auto", 1) == (1, 1)           # torchrun --nproc_per_node 1
 
+
+def test_srun_is_a_launcher_only_for_a_multi_task_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """srun -N2 -n8: the step's SLURM_STEP_NUM_TASKS / SLURM_STEP_TASKS_PER_NODE ('4(x2)') give
+    4 devices x 2 nodes. A batch script that runs kedro itself has the allocation's SLURM_NTASKS
+    but no step variables: one process, devices unchanged (resolving it to 4 would wait for ranks
+    that never start), and so is a job named 'interactive' (Lightning's rule). Uneven tasks per
+    node are refused."""
+    from kexue.launch import is_rank_zero, launched_rank, resolve_devices
+
+    _no_launcher(monkeypatch)
+    for var, value in {"SLURM_PROCID": "0", "SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "4",
+                       "SLURM_TASKS_PER_NODE": "4(x2)", "SLURM_JOB_NAME": "train"}.items():
+        monkeypatch.setenv(var, value)
+    assert launched_rank() == (0, 1) and resolve_devices(1, 1) == (1, 1)     # batch script
+    monkeypatch.setenv("SLURM_PROCID", "6")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "8")
+    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "4(x2)")
+    assert launched_rank() == (6, 8) and not is_rank_zero()
+    assert resolve_devices(1, 1) == (4, 2) and resolve_devices("auto", 1) == (4, 2)
+    monkeypatch.delenv("SLURM_NTASKS_PER_NODE")       # srun -N2 -n8, no --ntasks-per-node
+    assert resolve_devices(1, 1) == (4, 2)
+    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "3,2")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "5")
+    with pytest.raises(ConfigError, match="uneven"):
+        resolve_devices(1, 1)
+    monkeypatch.setenv("SLURM_JOB_NAME", "interactive")
+    assert launched_rank() == (0, 1) and resolve_devices(1, 1) == (1, 1)
 
 
 def test_the_shipped_gpu_trainer_joins_one_process_group_under_torchrun(
@@ -152,14 +193,15 @@ def test_the_shipped_gpu_trainer_joins_one_process_group_under_torchrun(
                          "text_classification")
              if isinstance(params[n].get("trainer"), dict)]
     assert len(names) == 6
-    for var in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE"):
-        monkeypatch.delenv(var, raising=False)
+    from lightning.fabric.plugins.environments import TorchElasticEnvironment
+
+    _no_launcher(monkeypatch)
     single = build_trainer(build_config(TrainerConfig, {**params["tricks"]["trainer"],
                                                         "accelerator": "cpu"}))
     assert isinstance(single.strategy, SingleDeviceStrategy)          # no launcher: one process
     for var, value in {"RANK": "0", "LOCAL_RANK": "0", "GROUP_RANK": "0", "WORLD_SIZE": "2",
-                       "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": "29500"}.items():
+                       "LOCAL_WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "kexue-test",
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}.items():
         monkeypatch.setenv(var, value)
     for name in names:
         shipped = params[name]["trainer"]
@@ -167,6 +209,7 @@ def test_the_shipped_gpu_trainer_joins_one_process_group_under_torchrun(
         trainer = build_trainer(build_config(TrainerConfig, {**shipped, "accelerator": "cpu"},
                                              where=f"{name}.trainer"))
         assert isinstance(trainer.strategy, DDPStrategy), name
+        assert isinstance(trainer.strategy.cluster_environment, TorchElasticEnvironment), name
         assert (trainer.num_devices, trainer.num_nodes, trainer.world_size) == (2, 1, 2), name
 
 def test_plain_ddp_is_refused_unless_an_external_launcher_started_the_ranks(

@@ -21,8 +21,9 @@ class TrainerConfig:
     max_epochs: int = 1
     max_steps: int = -1                  # optimizer steps; -1 = no limit
     accelerator: str = "auto"            # auto | cpu | gpu | mps
-    devices: Any = "auto"                # under torchrun / srun: auto = the launcher's ranks per node
-    num_nodes: int = 1                   # under torchrun / srun with devices auto: derived
+    devices: Any = "auto"                # under torchrun / srun: auto, -1 and 1 = the launcher's
+                                         # ranks per node; another count is refused
+    num_nodes: int = 1                   # under torchrun / srun: derived (1 or the launcher's)
     strategy: str = "auto"               # auto | ddp_spawn (several devices, one node); never
                                          # plain "ddp" unless torchrun / srun started the ranks
     precision: str = "32-true"           # 32-true | bf16-mixed | 16-mixed

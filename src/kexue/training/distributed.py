@@ -9,8 +9,9 @@ back (Lightning's plain ``ddp`` launcher re-executes ``sys.argv`` per rank: kedr
   loop counters (``global_step``, ``current_epoch``), so the node continues as after a 1-process
   fit.
 * **External launcher (``torchrun``, ``srun``)** -- every rank runs the whole pipeline; Lightning
-  sees the cluster environment and spawns nothing; ``trainer.devices: auto`` becomes the launcher's
-  processes per node and ``num_nodes`` the rest (:func:`resolve_devices`). Only global rank 0
+  sees the cluster environment and spawns nothing; ``trainer.devices`` auto / -1 / 1 (what
+  ``conf/gpu`` ships) becomes the launcher's processes per node and ``num_nodes`` the rest, and a
+  count that contradicts the launcher is refused (:func:`resolve_devices`). Only global rank 0
   writes catalog outputs and MLflow tracking (:mod:`kexue.launch`, used by the project hooks).
 
 Gradient bookkeeping that must stay exact under DDP lives here too: :func:`all_reduce_sum` (the

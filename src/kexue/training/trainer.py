@@ -95,7 +95,8 @@ def build_trainer(
 
     ``strategy: ddp_spawn`` becomes :class:`kexue.training.distributed.SpawnDDPStrategy` (the
     parent gets the callbacks' state back as well as the weights); under torchrun / srun,
-    ``devices: auto`` becomes the launcher's ranks per node (:func:`resolve_devices`).
+    ``devices`` auto / -1 / 1 becomes the launcher's ranks per node and a contradicting count a
+    ConfigError (:func:`resolve_devices`).
 
     Args:
         cfg: Trainer settings.

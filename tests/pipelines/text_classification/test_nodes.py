@@ -44,7 +44,8 @@ def test_ingest_counts_and_flags(data):
 
 @pytest.mark.parametrize("over, key", [({"n_train": 0}, "n_train=0"), ({"n_dev": -1}, "n_dev=-1"),
                                        ({"n_classes": 1}, "n_classes=1"),
-                                       ({"max_train": -5}, "max_train=-5")])
+                                       ({"max_train": -5}, "max_train=-5"),
+                                       ({"n_classes": 500}, "500 classes")])
 def test_ingest_rejects_a_bad_size_naming_the_key(over, key):
     # before validate(): n_train=0 ran on, the others failed deep in numpy / pandas unnamed
     params = {**PARAMS, "data": {**PARAMS["data"], **over}}
@@ -53,11 +54,16 @@ def test_ingest_rejects_a_bad_size_naming_the_key(over, key):
     assert key in str(exc.value)
 
 
-def test_resumable_is_refused_not_ignored(data):
+def test_resumable_is_refused_not_ignored_naming_where_it_was_set(data):
     train, dev, vocab, _ = data
-    params = {**PARAMS, "trainer": {**PARAMS["trainer"], "resumable": True}}
-    with pytest.raises(ConfigError, match=r"methods\.plain\.trainer\.resumable.*resumable: false"):
-        train_method(train, dev, vocab, params, "plain")
+    shared = {**PARAMS, "trainer": {**PARAMS["trainer"], "resumable": True}}
+    per_method = {**PARAMS, "methods": {**PARAMS["methods"], "plain": {
+        **PARAMS["methods"]["plain"], "trainer": {"resumable": True}}}}
+    for params, key in ((shared, "'text_classification.trainer.resumable'"),
+                        (per_method, "'text_classification.methods.plain.trainer.resumable'")):
+        with pytest.raises(ConfigError, match="resumable: false") as exc:
+            train_method(train, dev, vocab, params, "plain")
+        assert key in str(exc.value)
 
 def test_same_seed_same_result_and_methods_differ(data):
     train, dev, vocab, _ = data

@@ -92,6 +92,16 @@ def test_run_cannot_change_the_shared_epoch_budget(split):
         _run(split, {"batch_size": 10, "optimizer": {"name": "lamb"}})
 
 
+
+def test_a_misspelt_shared_trainer_key_is_named_where_it_was_set(split):
+    # README: `--params tricks.trainer.max_epoch=2` names params:tricks.trainer, not the run
+    train, test = split
+    with pytest.raises(ConfigError) as err:
+        train_run(train, test, DIGITS, {"hidden": [32]}, {**TRAINER, "max_epoch": 2}, OPTIM,
+                  {"batch_size": 10}, seed=3, checkpoints=None, run_name="r")
+    assert ("Unknown parameter(s) params:tricks.trainer.max_epoch (did you mean 'max_epochs'?)"
+            in str(err.value))
+
 def test_evaluate_recomputes_accuracy_and_checks_declared_runs(split):
     bundle, history = _run(split, {"batch_size": 20})
     metrics, stacked = evaluate_runs(split[1], DIGITS, {"r": {}}, r__model=bundle, r__history=history)

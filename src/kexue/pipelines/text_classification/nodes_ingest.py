@@ -34,8 +34,9 @@ class DataConfig:
     max_train: int = 0
 
     def validate(self) -> None:
-        require_at_least(self, 1, "n_train", "n_dev")
-        require_at_least(self, 2, "n_classes")
+        if self.source == "embedded":              # the generated task's size; unused otherwise
+            require_at_least(self, 1, "n_train", "n_dev")
+            require_at_least(self, 2, "n_classes")
         if self.max_train < 0:
             raise ValueError(f"max_train={self.max_train} must be >= 0 (0 = every training "
                              "text). Fix: a positive cap, or 0")
@@ -48,7 +49,11 @@ def ingest_text(tnews: Any, iflytek: Any, fewclue_iflytek: Any, chnsenticorp: An
     train: kept, as the official dev set is, and reported)."""
     cfg = build_config(DataConfig, params.get("data"), where=f"{P}.data")
     if cfg.source == "embedded":
-        splits = generate_task(cfg.n_train, cfg.n_dev, cfg.n_classes, seed=seed)
+        try:
+            splits = generate_task(cfg.n_train, cfg.n_dev, cfg.n_classes, seed=seed)
+        except ValueError as exc:                  # e.g. more classes than the alphabet holds
+            raise ConfigError(f"Invalid parameters under '{P}.data': {exc}. Fix: fewer "
+                              "n_classes") from exc
     else:
         raw = {"tnews": tnews, "iflytek": iflytek, "fewclue_iflytek": fewclue_iflytek,
                "chnsenticorp": chnsenticorp}[cfg.source]

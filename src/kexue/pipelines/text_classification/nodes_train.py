@@ -80,10 +80,12 @@ def train_method(train: pd.DataFrame, dev: pd.DataFrame, vocab: dict[str, Any],
     n_classes = int(max(train["label"].max(), dev["label"].max()) + 1)
     cfg = build_config(ClassifierConfig, {**params.get("model", {}), "vocab_size": len(v),
                                           "n_classes": n_classes}, where=f"{P}.model")
+    shared = build_config(TrainerConfig, params.get("trainer"), where=f"{P}.trainer")
     trainer = build_config(TrainerConfig, {**params.get("trainer", {}), **m.trainer},
                            where=f"{P}.methods.{method}.trainer")
     if trainer.resumable:        # would be ignored: this pipeline's fits keep no checkpoints
-        raise ConfigError(f"Invalid parameter '{P}.methods.{method}.trainer.resumable': true, but "
+        key = f"{P}.trainer" if shared.resumable else f"{P}.methods.{method}.trainer"
+        raise ConfigError(f"Invalid parameter '{key}.resumable': true, but "
                           "text_classification keeps no epoch checkpoints (each seed x method "
                           "fit is short and is re-run whole). Fix: resumable: false (a killed "
                           "run re-runs this node from the start)")

@@ -147,6 +147,7 @@ def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
     run_cfg = build_config(RunConfig, run, where=where)
     n_pixels = sum(c.startswith("px") for c in train.columns)
     model_cfg = build_config(MLPConfig, {**model, "in_dim": n_pixels}, where=f"{WHERE}.model")
+    build_config(TrainerConfig, trainer, where=f"{WHERE}.trainer")  # a bad shared key, named there
     trainer_cfg = build_config(TrainerConfig, {**trainer, **run_cfg.trainer}, where=f"{where}.trainer")
     optim_cfg = build_config(OptimizerConfig, {**optimizer, **run_cfg.optimizer},
                              where=f"{where}.optimizer")
