@@ -120,17 +120,7 @@ def build_config(cls: type[T], params: Mapping[str, Any] | None, where: str = "p
                           f"fields, got {type(params).__name__}.")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(params) - set(fields), key=str)
-    if unknown:
-        def named(key: Any) -> str:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            return f"{where}.{key}" + (f" (did you mean '{close[0]}'?)" if close else "")
-
-        raise ConfigError(
-            f"Unknown parameter(s) {', '.join(named(k) for k in unknown)}. "
-            f"Valid keys for {cls.__name__}: {', '.join(sorted(fields))}. "
-            "Fix: correct the spelling in conf/base/parameters_*.yml (or your --params override)."
-        )
+    check_keys(cls, params, where)
     kwargs = {}
     for name, field in fields.items():
         if name in params:
@@ -145,6 +135,28 @@ def build_config(cls: type[T], params: Mapping[str, Any] | None, where: str = "p
         except ValueError as exc:
             raise ConfigError(f"Invalid parameters under '{where}': {exc}") from exc
     return obj
+
+
+def check_keys(cls: type, params: Mapping[str, Any], where: str = "params") -> None:
+    """Refuse keys of ``params`` that are not fields of dataclass ``cls``, naming each (with the
+    closest field) and the valid keys; values are not checked (for a section that is merged
+    with others before it is built, so that a misspelt key is named where it was set).
+
+    Raises:
+        ConfigError: An unknown key.
+    """
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(params) - set(fields), key=str)
+    if unknown:
+        def named(key: Any) -> str:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            return f"{where}.{key}" + (f" (did you mean '{close[0]}'?)" if close else "")
+
+        raise ConfigError(
+            f"Unknown parameter(s) {', '.join(named(k) for k in unknown)}. "
+            f"Valid keys for {cls.__name__}: {', '.join(sorted(fields))}. "
+            "Fix: correct the spelling in conf/base/parameters_*.yml (or your --params override)."
+        )
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -20,18 +20,39 @@ logger = logging.getLogger(__name__)
 SLURM_INTERACTIVE_JOB_NAMES = ("bash", "interactive")
 
 
+def _env_int(name: str) -> int:
+    value = os.environ[name]
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"Environment variable {name}={value!r} is not an integer; the "
+                          "launcher set it wrongly, or it was exported by hand. Fix: unset it, "
+                          "or start the run with torchrun / srun") from None
+
+
 def _srun_step() -> tuple[int, int] | None:
     """``(SLURM_PROCID, tasks in this srun step)`` when srun started this process as one task of a
     step with several tasks, else ``None``. The allocation's ``SLURM_NTASKS`` alone is not
     enough: a batch script that runs ``kedro run`` itself (no srun) has it too, and there one
-    process must train on one device, not wait for ranks that never start. ``SLURM_STEP_NUM_TASKS``
-    is set by srun for its step only."""
+    process must train on one device, not wait for ranks that never start. srun sets
+    ``SLURM_STEP_NUM_TASKS`` for its step; a single-task step is one process, not a launcher.
+
+    Raises:
+        ConfigError: several srun tasks in a job named ``bash`` / ``interactive``, where Lightning
+            does not see SLURM and every task would act as rank 0 of 1.
+    """
     env = os.environ
-    if env.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
-        return None
     if "SLURM_PROCID" not in env or "SLURM_STEP_NUM_TASKS" not in env:
         return None
-    return int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"])
+    tasks = _env_int("SLURM_STEP_NUM_TASKS")
+    if tasks <= 1:
+        return None
+    if env.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
+        raise ConfigError(f"srun started {tasks} tasks in a job named "
+                          f"{env['SLURM_JOB_NAME']!r}, which Lightning does not treat as a SLURM "
+                          "launch, so every task would train alone and write as rank 0. Fix: "
+                          "srun --job-name <name> ..., or one srun task that runs torchrun")
+    return _env_int("SLURM_PROCID"), tasks
 
 
 def launched_rank() -> tuple[int, int]:
@@ -43,7 +64,7 @@ def launched_rank() -> tuple[int, int]:
     """
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
-        return int(env["RANK"]), int(env["WORLD_SIZE"])
+        return _env_int("RANK"), _env_int("WORLD_SIZE")
     step = _srun_step()
     return step if step is not None else (0, 1)
 
@@ -53,28 +74,47 @@ def is_rank_zero() -> bool:
     return launched_rank()[0] == 0
 
 
-def _tasks_per_node(value: str) -> int:
+def is_launched() -> bool:
+    """True when torchrun or a multi-task srun step started this process (:func:`launched_rank`)."""
+    return ("RANK" in os.environ and "WORLD_SIZE" in os.environ) or _srun_step() is not None
+
+
+def _tasks_per_node(var: str) -> int:
     """SLURM's per-node task list, ``"4"``, ``"4(x2)"`` or ``"4(x2),4"``, as one count; uneven
     counts (``"3,2"``) cannot be one Trainer's ``devices`` and are refused."""
-    counts: set[int] = set()
-    for item in value.split(","):
-        counts.add(int(item.split("(")[0]))
+    value = os.environ[var]
+    try:
+        counts = {int(item.split("(")[0]) for item in value.split(",")}
+    except ValueError:
+        raise ConfigError(f"Environment variable {var}={value!r} is not a SLURM task list "
+                          "such as '4' or '4(x2)'. Fix: start the step with srun "
+                          "--ntasks-per-node N") from None
     if len(counts) != 1:
-        raise ConfigError(f"srun started an uneven number of tasks per node ({value!r}); "
+        raise ConfigError(f"srun started an uneven number of tasks per node ({var}={value!r}); "
                           "Lightning needs the same number on every node. Fix: srun "
                           "--ntasks-per-node N (N = GPUs per node)")
     return counts.pop()
 
 
 def _local_world_size() -> int | None:
-    """Processes per node that the launcher started, ``None`` if it does not say."""
+    """Processes per node that the launcher started, ``None`` if it does not say.
+
+    Under srun, Lightning requires ``SLURM_NTASKS_PER_NODE`` (it refuses ``--ntasks`` alone) and
+    checks ``devices`` against it, so that is the count, and the step's own per-node list must
+    agree with it.
+    """
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
-        return int(env["LOCAL_WORLD_SIZE"]) if "LOCAL_WORLD_SIZE" in env else None
-    for var in ("SLURM_STEP_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE"):
-        if var in env:
-            return _tasks_per_node(env[var])
-    return None
+        return _env_int("LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in env else None
+    if "SLURM_NTASKS_PER_NODE" not in env:
+        return None
+    local = _tasks_per_node("SLURM_NTASKS_PER_NODE")
+    if "SLURM_STEP_TASKS_PER_NODE" in env and _tasks_per_node("SLURM_STEP_TASKS_PER_NODE") != local:
+        raise ConfigError(f"This srun step runs {env['SLURM_STEP_TASKS_PER_NODE']} tasks per node "
+                          f"but the job says --ntasks-per-node={env['SLURM_NTASKS_PER_NODE']}, "
+                          "which Lightning checks devices against. Fix: give the step the same "
+                          "--ntasks-per-node")
+    return local
 
 
 def _device_count(devices: Any) -> int | str | None:
@@ -107,8 +147,7 @@ def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
         ConfigError: ``trainer.devices`` / ``trainer.num_nodes`` contradicts the launcher, or the
             launcher does not say how many processes it started per node.
     """
-    rank_env = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-    if not rank_env and _srun_step() is None:
+    if not is_launched():
         return devices, num_nodes
     _, world = launched_rank()
     local = _local_world_size()
@@ -116,10 +155,14 @@ def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
         if world <= 1:
             return devices, num_nodes
         raise ConfigError(f"A launcher started {world} processes but does not say how many per "
-                          "node (no LOCAL_WORLD_SIZE / SLURM_STEP_TASKS_PER_NODE), so "
+                          "node (no LOCAL_WORLD_SIZE / SLURM_NTASKS_PER_NODE), so "
                           "'trainer.devices' cannot be matched to it. Fix: torchrun "
                           "--nproc_per_node N, or srun --ntasks-per-node N")
-    nodes = max(1, world // local)
+    if local < 1 or world % local:
+        raise ConfigError(f"The launcher started {world} processes, {local} per node: not a whole "
+                          "number of nodes. Fix: the same number of processes on every node "
+                          "(torchrun --nproc_per_node N, srun --ntasks-per-node N)")
+    nodes = world // local
     count = _device_count(devices)
     listed = isinstance(devices, (list, tuple)) or (isinstance(devices, str) and "," in devices)
     if (count in (1, -1, "auto") and not listed) or count == local:

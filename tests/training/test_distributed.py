@@ -104,7 +104,8 @@ def test_title_model_under_ddp_keeps_exact_accumulation_gp_and_fgm(
 LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK",
                  "TORCHELASTIC_RUN_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE",
                  "SLURM_TASKS_PER_NODE", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_TASKS_PER_NODE",
-                 "SLURM_JOB_NAME")
+                 "SLURM_JOB_NAME", "SLURM_LOCALID", "SLURM_NODEID", "SLURM_NNODES",
+                 "SLURM_NODELIST", "SLURM_JOB_ID")
 
 
 def _no_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,32 +146,85 @@ def test_external_launcher_env_sets_devices_and_nodes(monkeypatch: pytest.Monkey
     assert resolve_devices("auto", 1) == (1, 1)           # torchrun --nproc_per_node 1
 
 
+SRUN_2x4 = {"SLURM_PROCID": "6", "SLURM_LOCALID": "2", "SLURM_NODEID": "1", "SLURM_NTASKS": "8",
+            "SLURM_NNODES": "2", "SLURM_NTASKS_PER_NODE": "4", "SLURM_STEP_NUM_TASKS": "8",
+            "SLURM_STEP_TASKS_PER_NODE": "4(x2)", "SLURM_JOB_NAME": "train",
+            "SLURM_NODELIST": "node[1-2]", "SLURM_JOB_ID": "77"}
+BATCH_SCRIPT = {k: v for k, v in SRUN_2x4.items() if not k.startswith("SLURM_STEP_")}
+BATCH_SCRIPT.update(SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_NODEID="0", SLURM_NNODES="1",
+                    SLURM_NTASKS="4")
+
+
 def test_srun_is_a_launcher_only_for_a_multi_task_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """srun -N2 -n8: the step's SLURM_STEP_NUM_TASKS / SLURM_STEP_TASKS_PER_NODE ('4(x2)') give
-    4 devices x 2 nodes. A batch script that runs kedro itself has the allocation's SLURM_NTASKS
-    but no step variables: one process, devices unchanged (resolving it to 4 would wait for ranks
-    that never start), and so is a job named 'interactive' (Lightning's rule). Uneven tasks per
-    node are refused."""
+    """srun --ntasks-per-node 4 -N2: 4 devices x 2 nodes. A batch script that runs kedro itself
+    has the allocation's SLURM_NTASKS but no step variables, and a single-task step is one
+    process: no launcher, devices unchanged (resolving 1 to 4 would wait for ranks that never
+    start). Refused, naming the fix: no --ntasks-per-node (Lightning needs it), a step whose tasks
+    per node differ from the job's, uneven tasks per node, several tasks in a job named
+    'interactive' (Lightning ignores SLURM there: every task would be rank 0), and an
+    unreadable variable."""
     from kexue.launch import is_rank_zero, launched_rank, resolve_devices
 
     _no_launcher(monkeypatch)
-    for var, value in {"SLURM_PROCID": "0", "SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "4",
-                       "SLURM_TASKS_PER_NODE": "4(x2)", "SLURM_JOB_NAME": "train"}.items():
+    for var, value in BATCH_SCRIPT.items():
         monkeypatch.setenv(var, value)
-    assert launched_rank() == (0, 1) and resolve_devices(1, 1) == (1, 1)     # batch script
-    monkeypatch.setenv("SLURM_PROCID", "6")
-    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "8")
-    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "4(x2)")
+    assert launched_rank() == (0, 1) and resolve_devices(1, 1) == (1, 1)       # batch script
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "1")
+    assert launched_rank() == (0, 1) and resolve_devices(4, 1) == (4, 1)       # srun -n1
+    for var, value in SRUN_2x4.items():
+        monkeypatch.setenv(var, value)
     assert launched_rank() == (6, 8) and not is_rank_zero()
     assert resolve_devices(1, 1) == (4, 2) and resolve_devices("auto", 1) == (4, 2)
-    monkeypatch.delenv("SLURM_NTASKS_PER_NODE")       # srun -N2 -n8, no --ntasks-per-node
-    assert resolve_devices(1, 1) == (4, 2)
-    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "3,2")
-    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "5")
+    bad = {"SLURM_NTASKS_PER_NODE": (None, "ntasks-per-node N"),
+           "SLURM_STEP_TASKS_PER_NODE": ("2(x4)", "same --ntasks-per-node"),
+           "SLURM_JOB_NAME": ("interactive", "job-name"),
+           "SLURM_STEP_NUM_TASKS": ("eight", "not an integer")}
+    for var, (value, fix) in bad.items():
+        with monkeypatch.context() as m:
+            if value is None:
+                m.delenv(var)
+            else:
+                m.setenv(var, value)
+            with pytest.raises(ConfigError, match=fix):
+                resolve_devices(1, 1)
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "3,2")
+    monkeypatch.delenv("SLURM_STEP_TASKS_PER_NODE")
     with pytest.raises(ConfigError, match="uneven"):
         resolve_devices(1, 1)
-    monkeypatch.setenv("SLURM_JOB_NAME", "interactive")
-    assert launched_rank() == (0, 1) and resolve_devices(1, 1) == (1, 1)
+
+
+def test_lightning_agrees_with_the_launcher_rule_inside_slurm(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Lightning builds from our resolution. In a batch script (no srun step) Lightning alone
+    would take SLURM as the launcher (SLURM_NTASKS=4) and give ddp_spawn workers SLURM's rank 0;
+    build_trainer gives it the plain LightningEnvironment, so one process trains on one device
+    and ddp_spawn spawns its own ranks. In an srun step, Lightning's SLURMEnvironment is kept and
+    its own check (run by Lightning only at fit) accepts our devices x nodes."""
+    from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
+    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+
+    from kexue.training.distributed import SpawnDDPStrategy
+
+    _no_launcher(monkeypatch)
+    for var, value in BATCH_SCRIPT.items():
+        monkeypatch.setenv(var, value)
+    assert SLURMEnvironment.detect()                     # the premise: Lightning sees SLURM
+    one = build_trainer(TrainerConfig(accelerator="cpu", devices=1))
+    assert isinstance(one.strategy, SingleDeviceStrategy)
+    spawn = build_trainer(TrainerConfig(accelerator="cpu", devices=2, strategy="ddp_spawn"))
+    assert isinstance(spawn.strategy, SpawnDDPStrategy)
+    assert isinstance(spawn.strategy.cluster_environment, LightningEnvironment)
+    assert spawn.world_size == 2
+    with pytest.raises(ConfigError, match="re-executes"):    # devices 2 + auto: a second kedro run
+        build_trainer(TrainerConfig(accelerator="cpu", devices=2))
+    for var, value in SRUN_2x4.items():
+        monkeypatch.setenv(var, value)
+    ddp = build_trainer(TrainerConfig(accelerator="cpu", devices=1))
+    assert isinstance(ddp.strategy, DDPStrategy)
+    env = ddp.strategy.cluster_environment
+    assert isinstance(env, SLURMEnvironment)
+    assert (ddp.num_devices, ddp.num_nodes, ddp.world_size, ddp.global_rank) == (4, 2, 8, 6)
+    env.validate_settings(num_devices=ddp.num_devices, num_nodes=ddp.num_nodes)   # no raise
 
 
 def test_the_shipped_gpu_trainer_joins_one_process_group_under_torchrun(
@@ -216,8 +270,7 @@ def test_plain_ddp_is_refused_unless_an_external_launcher_started_the_ranks(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from kexue.config import build_config
 
-    for var in ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS"):
-        monkeypatch.delenv(var, raising=False)
+    _no_launcher(monkeypatch)
     with pytest.raises(Exception, match="ddp_spawn"):
         build_config(TrainerConfig, {"strategy": "ddp"}, where="tricks.trainer")
     monkeypatch.setenv("RANK", "0")

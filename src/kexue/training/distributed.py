@@ -29,16 +29,32 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
-from kexue.launch import is_rank_zero, launched_rank, resolve_devices
+from kexue.launch import is_launched, is_rank_zero, launched_rank, resolve_devices
 
-__all__ = ["SpawnDDPStrategy", "all_reduce_sum", "average_gradients", "is_rank_zero",
-           "launched_rank", "resolve_devices", "steps_after_this_batch", "suspend_grad_sync",
-           "world_size"]
+__all__ = ["SpawnDDPStrategy", "all_reduce_sum", "average_gradients", "cluster_plugins",
+           "is_rank_zero", "launched_rank", "resolve_devices", "steps_after_this_batch",
+           "suspend_grad_sync", "world_size"]
 
 logger = logging.getLogger(__name__)
+
+
+def cluster_plugins() -> list[Any]:
+    """The Trainer's cluster environment when it must differ from Lightning's own choice.
+
+    Lightning takes SLURM as the launcher whenever ``SLURM_NTASKS`` is set, also in a batch
+    script that runs ``kedro run`` itself and in a single-task srun step. There it reads the
+    ranks from SLURM, so ``ddp_spawn`` workers would all be rank 0 and ``devices: auto`` would
+    wait for ranks that never start. Where :func:`kexue.launch.is_launched` says no launcher
+    started this process, the plain :class:`LightningEnvironment` is used, so the one process
+    trains as it would outside SLURM (and ``check_launcher`` still refuses a re-executing ddp).
+    """
+    if SLURMEnvironment.detect() and not is_launched():
+        return [LightningEnvironment()]
+    return []
 
 
 # -- ddp_spawn that returns what a node needs ----------------------------------------------------

@@ -11,7 +11,7 @@ from kexue.config import ConfigError
 from kexue.training.accumulation import AccumulationGuard, ExactAccumulation
 from kexue.training.adversarial import FGM
 from kexue.training.config import AdversarialConfig, EMAConfig, TrainerConfig
-from kexue.training.distributed import SpawnDDPStrategy, resolve_devices
+from kexue.training.distributed import SpawnDDPStrategy, cluster_plugins, resolve_devices
 from kexue.training.ema import EMA
 from kexue.training.entry_points import cached_entry_point_scan
 from kexue.training.gradient_penalty import GradientPenalty
@@ -131,6 +131,9 @@ def build_trainer(
         fast_dev_run=cfg.fast_dev_run,
         callbacks=all_callbacks,
     )
+    plugins = cluster_plugins()
+    if plugins:
+        kwargs["plugins"] = plugins
     kwargs.update(overrides)
     with cached_entry_point_scan():  # Lightning's per-Trainer scan of every installed package
         trainer = L.Trainer(**kwargs)

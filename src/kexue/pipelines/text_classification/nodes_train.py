@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from kexue.config import ConfigError, build_config
+from kexue.config import ConfigError, build_config, check_keys
 from kexue.data.corpora.vocab import CharVocab
 from kexue.models.textcls.compare import compare
 from kexue.models.textcls.model import ClassifierConfig
@@ -80,11 +80,11 @@ def train_method(train: pd.DataFrame, dev: pd.DataFrame, vocab: dict[str, Any],
     n_classes = int(max(train["label"].max(), dev["label"].max()) + 1)
     cfg = build_config(ClassifierConfig, {**params.get("model", {}), "vocab_size": len(v),
                                           "n_classes": n_classes}, where=f"{P}.model")
-    shared = build_config(TrainerConfig, params.get("trainer"), where=f"{P}.trainer")
+    check_keys(TrainerConfig, params.get("trainer") or {}, where=f"{P}.trainer")
     trainer = build_config(TrainerConfig, {**params.get("trainer", {}), **m.trainer},
                            where=f"{P}.methods.{method}.trainer")
     if trainer.resumable:        # would be ignored: this pipeline's fits keep no checkpoints
-        key = f"{P}.trainer" if shared.resumable else f"{P}.methods.{method}.trainer"
+        key = f"{P}.methods.{method}.trainer" if "resumable" in m.trainer else f"{P}.trainer"
         raise ConfigError(f"Invalid parameter '{key}.resumable': true, but "
                           "text_classification keeps no epoch checkpoints (each seed x method "
                           "fit is short and is re-run whole). Fix: resumable: false (a killed "

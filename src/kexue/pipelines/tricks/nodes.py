@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.model_selection import train_test_split
 
-from kexue.config import ConfigError, build_config
+from kexue.config import ConfigError, build_config, check_keys
 from kexue.data.images.table import N_CLASSES, to_tensors
 from kexue.models.mlp import MLPConfig, bundle_to_classifier
 from kexue.models.mlp.training import evaluate_classifier, fit_classifier
@@ -147,7 +147,7 @@ def train_run(train: pd.DataFrame, test: pd.DataFrame, data: dict[str, Any],
     run_cfg = build_config(RunConfig, run, where=where)
     n_pixels = sum(c.startswith("px") for c in train.columns)
     model_cfg = build_config(MLPConfig, {**model, "in_dim": n_pixels}, where=f"{WHERE}.model")
-    build_config(TrainerConfig, trainer, where=f"{WHERE}.trainer")  # a bad shared key, named there
+    check_keys(TrainerConfig, trainer, where=f"{WHERE}.trainer")  # a bad shared key, named there
     trainer_cfg = build_config(TrainerConfig, {**trainer, **run_cfg.trainer}, where=f"{where}.trainer")
     optim_cfg = build_config(OptimizerConfig, {**optimizer, **run_cfg.optimizer},
                              where=f"{where}.optimizer")
