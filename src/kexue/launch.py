@@ -35,24 +35,37 @@ def _srun_step() -> tuple[int, int] | None:
     step with several tasks, else ``None``. The allocation's ``SLURM_NTASKS`` alone is not
     enough: a batch script that runs ``kedro run`` itself (no srun) has it too, and there one
     process must train on one device, not wait for ranks that never start. srun sets
-    ``SLURM_STEP_NUM_TASKS`` for its step; a single-task step is one process, not a launcher.
-
-    Raises:
-        ConfigError: several srun tasks in a job named ``bash`` / ``interactive``, where Lightning
-            does not see SLURM and every task would act as rank 0 of 1.
+    ``SLURM_STEP_NUM_TASKS`` for its step; a single-task step is one process, not a launcher, and
+    so is a job named ``bash`` / ``interactive`` (Lightning's rule; e.g. the shell of
+    ``srun --ntasks-per-node 4 --pty bash``, task 0 of a 4-task step). Never raises: it runs
+    when ``settings.py`` is imported.
     """
     env = os.environ
+    if env.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
+        return None
     if "SLURM_PROCID" not in env or "SLURM_STEP_NUM_TASKS" not in env:
         return None
-    tasks = _env_int("SLURM_STEP_NUM_TASKS")
-    if tasks <= 1:
-        return None
-    if env.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
-        raise ConfigError(f"srun started {tasks} tasks in a job named "
-                          f"{env['SLURM_JOB_NAME']!r}, which Lightning does not treat as a SLURM "
-                          "launch, so every task would train alone and write as rank 0. Fix: "
-                          "srun --job-name <name> ..., or one srun task that runs torchrun")
-    return _env_int("SLURM_PROCID"), tasks
+    try:
+        rank, tasks = int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"])
+    except ValueError:
+        return None            # resolve_devices names the variable when a Trainer is built
+    return (rank, tasks) if tasks > 1 else None
+
+
+def _check_interactive_srun() -> None:
+    """Refuse ``srun -n4 kedro run`` in a job named ``bash`` / ``interactive``: Lightning does not
+    treat that as a SLURM launch, so every task would train alone and write as rank 0. Only when
+    srun started this very process (``SLURM_TASK_PID``), not a command typed in the shell of
+    ``srun --pty bash``, which is one process."""
+    env = os.environ
+    if (env.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES
+            and "SLURM_STEP_NUM_TASKS" in env and _env_int("SLURM_STEP_NUM_TASKS") > 1
+            and env.get("SLURM_TASK_PID") == str(os.getpid())):
+        raise ConfigError(f"srun started {env['SLURM_STEP_NUM_TASKS']} tasks of this command in a "
+                          f"job named {env['SLURM_JOB_NAME']!r}, which Lightning does not treat "
+                          "as a SLURM launch, so every task would train alone and write as rank "
+                          "0. Fix: srun --job-name <name> ..., or one srun task that runs "
+                          "torchrun")
 
 
 def launched_rank() -> tuple[int, int]:
@@ -147,6 +160,10 @@ def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
         ConfigError: ``trainer.devices`` / ``trainer.num_nodes`` contradicts the launcher, or the
             launcher does not say how many processes it started per node.
     """
+    _check_interactive_srun()
+    for var in ("SLURM_STEP_NUM_TASKS", "SLURM_PROCID"):
+        if var in os.environ:
+            _env_int(var)          # an unreadable value is named here (_srun_step ignores it)
     if not is_launched():
         return devices, num_nodes
     _, world = launched_rank()

@@ -11,6 +11,7 @@ rows) and the step counters back to the parent process.
 from __future__ import annotations
 
 import copy
+import os
 import random
 
 import pytest
@@ -105,7 +106,7 @@ LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "LOCAL_RANK", "GROUP_
                  "TORCHELASTIC_RUN_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE",
                  "SLURM_TASKS_PER_NODE", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_TASKS_PER_NODE",
                  "SLURM_JOB_NAME", "SLURM_LOCALID", "SLURM_NODEID", "SLURM_NNODES",
-                 "SLURM_NODELIST", "SLURM_JOB_ID")
+                 "SLURM_NODELIST", "SLURM_JOB_ID", "SLURM_TASK_PID")
 
 
 def _no_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,7 +178,6 @@ def test_srun_is_a_launcher_only_for_a_multi_task_step(monkeypatch: pytest.Monke
     assert resolve_devices(1, 1) == (4, 2) and resolve_devices("auto", 1) == (4, 2)
     bad = {"SLURM_NTASKS_PER_NODE": (None, "ntasks-per-node N"),
            "SLURM_STEP_TASKS_PER_NODE": ("2(x4)", "same --ntasks-per-node"),
-           "SLURM_JOB_NAME": ("interactive", "job-name"),
            "SLURM_STEP_NUM_TASKS": ("eight", "not an integer")}
     for var, (value, fix) in bad.items():
         with monkeypatch.context() as m:
@@ -185,8 +185,20 @@ def test_srun_is_a_launcher_only_for_a_multi_task_step(monkeypatch: pytest.Monke
                 m.delenv(var)
             else:
                 m.setenv(var, value)
+            is_rank_zero()                          # never raises (settings.py imports it)
             with pytest.raises(ConfigError, match=fix):
                 resolve_devices(1, 1)
+    with monkeypatch.context() as m:
+        # the shell of `srun --ntasks-per-node 4 --pty bash` (task 0 of 4, job 'bash'): one
+        # process, kedro must start; `srun -n8 kedro run` in that job is refused
+        m.setenv("SLURM_JOB_NAME", "bash")
+        m.setenv("SLURM_PROCID", "0")
+        m.setenv("SLURM_TASK_PID", str(os.getpid() + 1))
+        assert launched_rank() == (0, 1) and is_rank_zero() and resolve_devices(1, 1) == (1, 1)
+        m.setenv("SLURM_TASK_PID", str(os.getpid()))
+        assert is_rank_zero()
+        with pytest.raises(ConfigError, match="job-name"):
+            resolve_devices(1, 1)
     monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "3,2")
     monkeypatch.delenv("SLURM_STEP_TASKS_PER_NODE")
     with pytest.raises(ConfigError, match="uneven"):
@@ -202,9 +214,13 @@ def test_lightning_agrees_with_the_launcher_rule_inside_slurm(
     its own check (run by Lightning only at fit) accepts our devices x nodes."""
     from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
     from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+    from lightning_utilities.core.rank_zero import rank_zero_only as utils_rank_zero_only
 
     from kexue.training.distributed import SpawnDDPStrategy
 
+    for global_rank in (rank_zero_only, utils_rank_zero_only):   # the srun Trainer sets rank 6
+        monkeypatch.setattr(global_rank, "rank", getattr(global_rank, "rank", 0))
     _no_launcher(monkeypatch)
     for var, value in BATCH_SCRIPT.items():
         monkeypatch.setenv(var, value)

@@ -24,16 +24,23 @@ forward, so DDP's reducer would sync only part of the gradient).
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
+from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
-from kexue.launch import is_launched, is_rank_zero, launched_rank, resolve_devices
+from kexue.launch import (
+    SLURM_INTERACTIVE_JOB_NAMES,
+    is_launched,
+    is_rank_zero,
+    launched_rank,
+    resolve_devices,
+)
 
 __all__ = ["SpawnDDPStrategy", "all_reduce_sum", "average_gradients", "cluster_plugins",
            "is_rank_zero", "launched_rank", "resolve_devices", "steps_after_this_batch",
@@ -52,7 +59,10 @@ def cluster_plugins() -> list[Any]:
     started this process, the plain :class:`LightningEnvironment` is used, so the one process
     trains as it would outside SLURM (and ``check_launcher`` still refuses a re-executing ddp).
     """
-    if SLURMEnvironment.detect() and not is_launched():
+    # SLURMEnvironment.detect()'s test, without its "srun is available but not used" warning
+    slurm = ("SLURM_NTASKS" in os.environ
+             and os.environ.get("SLURM_JOB_NAME") not in SLURM_INTERACTIVE_JOB_NAMES)
+    if slurm and not is_launched():
         return [LightningEnvironment()]
     return []
 

@@ -131,10 +131,12 @@ def build_trainer(
         fast_dev_run=cfg.fast_dev_run,
         callbacks=all_callbacks,
     )
-    plugins = cluster_plugins()
-    if plugins:
-        kwargs["plugins"] = plugins
     kwargs.update(overrides)
+    plugins = cluster_plugins()
+    if plugins:                                       # beside any plugins the caller passes
+        given = kwargs.get("plugins")
+        kwargs["plugins"] = plugins + (list(given) if isinstance(given, (list, tuple))
+                                       else [given] if given is not None else [])
     with cached_entry_point_scan():  # Lightning's per-Trainer scan of every installed package
         trainer = L.Trainer(**kwargs)
     check_launcher(trainer)
