@@ -30,15 +30,20 @@ def _env_int(name: str) -> int:
                           "or start the run with torchrun / srun") from None
 
 
-def _srun_step() -> tuple[int, int] | None:
+def _torchrun_env() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def _srun_step(strict: bool = False) -> tuple[int, int] | None:
     """``(SLURM_PROCID, tasks in this srun step)`` when srun started this process as one task of a
     step with several tasks, else ``None``. The allocation's ``SLURM_NTASKS`` alone is not
     enough: a batch script that runs ``kedro run`` itself (no srun) has it too, and there one
     process must train on one device, not wait for ranks that never start. srun sets
     ``SLURM_STEP_NUM_TASKS`` for its step; a single-task step is one process, not a launcher, and
     so is a job named ``bash`` / ``interactive`` (Lightning's rule; e.g. the shell of
-    ``srun --ntasks-per-node 4 --pty bash``, task 0 of a 4-task step). Never raises: it runs
-    when ``settings.py`` is imported.
+    ``srun --ntasks-per-node 4 --pty bash``, task 0 of a 4-task step). Does not raise unless
+    ``strict`` (an unreadable variable, named): it runs when ``settings.py`` is imported, and
+    :func:`resolve_devices` calls it strictly when a Trainer is built.
     """
     env = os.environ
     if env.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
@@ -46,9 +51,11 @@ def _srun_step() -> tuple[int, int] | None:
     if "SLURM_PROCID" not in env or "SLURM_STEP_NUM_TASKS" not in env:
         return None
     try:
-        rank, tasks = int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"])
-    except ValueError:
-        return None            # resolve_devices names the variable when a Trainer is built
+        rank, tasks = _env_int("SLURM_PROCID"), _env_int("SLURM_STEP_NUM_TASKS")
+    except ConfigError:
+        if strict:
+            raise
+        return None
     return (rank, tasks) if tasks > 1 else None
 
 
@@ -75,8 +82,7 @@ def launched_rank() -> tuple[int, int]:
     ``SLURM_STEP_NUM_TASKS`` (see :func:`_srun_step`). ``ddp_spawn`` workers are not "launched":
     they never run Kedro hooks.
     """
-    env = os.environ
-    if "RANK" in env and "WORLD_SIZE" in env:
+    if _torchrun_env():
         return _env_int("RANK"), _env_int("WORLD_SIZE")
     step = _srun_step()
     return step if step is not None else (0, 1)
@@ -89,7 +95,7 @@ def is_rank_zero() -> bool:
 
 def is_launched() -> bool:
     """True when torchrun or a multi-task srun step started this process (:func:`launched_rank`)."""
-    return ("RANK" in os.environ and "WORLD_SIZE" in os.environ) or _srun_step() is not None
+    return _torchrun_env() or _srun_step() is not None
 
 
 def _tasks_per_node(var: str) -> int:
@@ -117,7 +123,7 @@ def _local_world_size() -> int | None:
     agree with it.
     """
     env = os.environ
-    if "RANK" in env and "WORLD_SIZE" in env:
+    if _torchrun_env():
         return _env_int("LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in env else None
     if "SLURM_NTASKS_PER_NODE" not in env:
         return None
@@ -130,21 +136,22 @@ def _local_world_size() -> int | None:
     return local
 
 
-def _device_count(devices: Any) -> int | str | None:
-    """What ``trainer.devices`` asks for, as Lightning reads it: ``"auto"``, an int (``-1`` = all),
-    or the number of listed device ids (``[0, 1]``, ``"0,1"``); ``None`` if unreadable."""
+def _device_count(devices: Any) -> tuple[int | str | None, bool]:
+    """What ``trainer.devices`` asks for, as Lightning reads it, and whether it lists device ids:
+    ``"auto"``, an int (``-1`` = all), or the number of listed ids (``[0, 1]``, ``"0,1"``);
+    ``None`` if unreadable."""
     if isinstance(devices, (list, tuple)):
-        return len(devices)
+        return len(devices), True
     text = str(devices).strip()
     if text == "auto":
-        return "auto"
+        return "auto", False
     if "," in text:
         ids = [t for t in text.split(",") if t.strip()]
-        return len(ids) if all(t.strip().isdigit() for t in ids) else None
+        return (len(ids) if all(t.strip().isdigit() for t in ids) else None), True
     try:
-        return int(text)
+        return int(text), False
     except ValueError:
-        return None
+        return None, False
 
 
 def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
@@ -161,12 +168,13 @@ def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
             launcher does not say how many processes it started per node.
     """
     _check_interactive_srun()
-    for var in ("SLURM_STEP_NUM_TASKS", "SLURM_PROCID"):
-        if var in os.environ:
-            _env_int(var)          # an unreadable value is named here (_srun_step ignores it)
-    if not is_launched():
+    step = _srun_step(strict=True)
+    if _torchrun_env():
+        world = _env_int("WORLD_SIZE")
+    elif step is not None:
+        world = step[1]
+    else:
         return devices, num_nodes
-    _, world = launched_rank()
     local = _local_world_size()
     if local is None:
         if world <= 1:
@@ -180,8 +188,7 @@ def resolve_devices(devices: Any, num_nodes: int) -> tuple[Any, int]:
                           "number of nodes. Fix: the same number of processes on every node "
                           "(torchrun --nproc_per_node N, srun --ntasks-per-node N)")
     nodes = world // local
-    count = _device_count(devices)
-    listed = isinstance(devices, (list, tuple)) or (isinstance(devices, str) and "," in devices)
+    count, listed = _device_count(devices)
     if (count in (1, -1, "auto") and not listed) or count == local:
         if num_nodes not in (1, nodes):
             raise ConfigError(f"Invalid parameter 'trainer.num_nodes': {num_nodes}, but the "

@@ -134,9 +134,8 @@ def build_trainer(
     kwargs.update(overrides)
     plugins = cluster_plugins()
     if plugins:                                       # beside any plugins the caller passes
-        given = kwargs.get("plugins")
-        kwargs["plugins"] = plugins + (list(given) if isinstance(given, (list, tuple))
-                                       else [given] if given is not None else [])
+        given = kwargs.get("plugins") or []
+        kwargs["plugins"] = [*plugins, *(given if isinstance(given, (list, tuple)) else [given])]
     with cached_entry_point_scan():  # Lightning's per-Trainer scan of every installed package
         trainer = L.Trainer(**kwargs)
     check_launcher(trainer)

@@ -37,9 +37,7 @@ class DataConfig:
         if self.source == "embedded":              # the generated task's size; unused otherwise
             require_at_least(self, 1, "n_train", "n_dev")
             require_at_least(self, 2, "n_classes")
-        if self.max_train < 0:
-            raise ValueError(f"max_train={self.max_train} must be >= 0 (0 = every training "
-                             "text). Fix: a positive cap, or 0")
+        require_at_least(self, 0, "max_train")     # 0 = every training text
 
 
 def ingest_text(tnews: Any, iflytek: Any, fewclue_iflytek: Any, chnsenticorp: Any,
